@@ -1,0 +1,15 @@
+//! llama-stack-rs: the Llama Stack 0.0.41 API with a Rust core.
+//!
+//! The core (everything but `python`) knows nothing of Python: datatypes, the run config and
+//! its resolver, routing tables, providers, the operation table shared by the HTTP server and
+//! the bindings, and the server itself.
+
+pub mod config;
+pub mod error;
+pub mod kvstore;
+pub mod types;
+
+pub use error::{Error, Result};
+
+#[cfg(feature = "python")]
+mod python;

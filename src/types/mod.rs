@@ -1,0 +1,16 @@
+//! Serde types for every schema of the 0.0.41 wire contract, one module per upstream API
+//! module. Field names, defaults and discriminators follow upstream's pydantic models, so the
+//! JSON pydantic writes reads back here unchanged.
+
+
+pub(crate) mod macros;
+pub mod common;
+pub mod inference;
+pub mod inspect;
+pub mod memory;
+pub mod memory_banks;
+pub mod models;
+pub mod safety;
+pub mod shields;
+pub mod telemetry;
+pub mod schema;
