@@ -50,9 +50,26 @@ pub enum ImageSource {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageMedia {
     pub image: ImageSource,
+}
+
+/// Read only from a JSON object: serde's derived reader would also take a one-item array, and
+/// inside the untagged unions below that turned `["text"]` into an image.
+impl<'de> Deserialize<'de> for ImageMedia {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Fields {
+            image: ImageSource,
+        }
+        match Value::deserialize(d)? {
+            v @ Value::Object(_) => {
+                serde_json::from_value::<Fields>(v).map(|f| Self { image: f.image }).map_err(D::Error::custom)
+            }
+            _ => Err(D::Error::custom("expected an image object {\"image\": ...}")),
+        }
+    }
 }
 
 /// One item of an interleaved list.
@@ -68,8 +85,8 @@ pub enum MediaItem {
 #[serde(untagged)]
 pub enum InterleavedTextMedia {
     Text(String),
-    Image(ImageMedia),
     List(Vec<MediaItem>),
+    Image(ImageMedia),
 }
 
 impl Default for InterleavedTextMedia {

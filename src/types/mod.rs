@@ -4,13 +4,19 @@
 
 
 pub(crate) mod macros;
+pub mod agents;
 pub mod common;
+pub mod datasets;
+pub mod evaluations;
 pub mod inference;
 pub mod inspect;
 pub mod memory;
 pub mod memory_banks;
 pub mod models;
+pub mod post_training;
+pub mod reward_scoring;
 pub mod safety;
 pub mod shields;
+pub mod synthetic_data_generation;
 pub mod telemetry;
 pub mod schema;
