@@ -1,0 +1,1 @@
+"""Types shared by several APIs (tool execution over REST, training checkpoints)."""

@@ -1,0 +1,1 @@
+from .dataset import *  # noqa: F401,F403

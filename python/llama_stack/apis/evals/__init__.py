@@ -1,0 +1,1 @@
+from .evals import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+"""The ``inference`` API: see :mod:`.inference`."""
+
+from .inference import *  # noqa: F401 F403

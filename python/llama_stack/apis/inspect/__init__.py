@@ -1,0 +1,3 @@
+"""The ``inspect`` API: see :mod:`.inspect`."""
+
+from .inspect import *  # noqa: F401 F403

@@ -1,0 +1,3 @@
+"""The ``memory`` API: see :mod:`.memory`."""
+
+from .memory import *  # noqa: F401 F403

@@ -1,0 +1,3 @@
+"""The ``safety`` API: see :mod:`.safety`."""
+
+from .safety import *  # noqa: F401 F403

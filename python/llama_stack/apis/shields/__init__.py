@@ -1,0 +1,3 @@
+"""The ``shields`` API: see :mod:`.shields`."""
+
+from .shields import *  # noqa: F401 F403

@@ -1,0 +1,1 @@
+"""Distribution-level configuration: run configs, build configs and provider instances."""

@@ -1,0 +1,1 @@
+"""Provider-facing types: the ``Api`` enum and the descriptors of provider implementations."""
