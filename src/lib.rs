@@ -5,8 +5,16 @@
 //! the bindings, and the server itself.
 
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod kvstore;
+pub mod logging;
+pub mod prompt;
+pub mod providers;
+pub mod routing;
+pub mod stack;
+pub mod api;
+pub mod server;
 pub mod types;
 
 pub use error::{Error, Result};

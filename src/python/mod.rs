@@ -1,27 +1,36 @@
 //! The Python extension `llama_stack._core`. Every `#[pyclass]` and `#[pyfunction]` lives under
-//! this module; the core above it never sees Python. See docs/bindings.md for the choices made.
+//! this module, one file per Python module it serves; the core above never sees Python. See
+//! docs/bindings.md for the choices made.
 
-use pyo3::exceptions::PyValueError;
+mod embed;
+mod errors;
+mod models;
+mod prompt;
+mod schema;
+mod server;
+mod stack;
+
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
-
-/// Reads `data` (JSON) as the named wire schema and writes it back: the Rust view of a document.
-#[pyfunction]
-fn roundtrip<'py>(py: Python<'py>, schema: &str, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let out = crate::types::schema::roundtrip(schema, data).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok(PyBytes::new(py, &out))
-}
-
-/// Names of every schema the Rust core can read.
-#[pyfunction]
-fn schema_names() -> Vec<&'static str> {
-    crate::types::schema::SCHEMA_NAMES.to_vec()
-}
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_function(wrap_pyfunction!(roundtrip, m)?)?;
-    m.add_function(wrap_pyfunction!(schema_names, m)?)?;
+    m.add_function(wrap_pyfunction!(models::download_model, m)?)?;
+    m.add_function(wrap_pyfunction!(embed::embed_sentences, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::augment_messages, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::render_chat_prompt, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::render_messages, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::decode_assistant_message, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::stream_events, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::tokenize, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::tokenize_messages, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::detokenize, m)?)?;
+    m.add_function(wrap_pyfunction!(schema::roundtrip, m)?)?;
+    m.add_function(wrap_pyfunction!(schema::schema_names, m)?)?;
+    m.add_function(wrap_pyfunction!(server::check_run_config, m)?)?;
+    m.add_function(wrap_pyfunction!(server::provider_types, m)?)?;
+    m.add_function(wrap_pyfunction!(server::serve, m)?)?;
+    m.add_class::<stack::PyStack>()?;
+    m.add_class::<stack::EventStream>()?;
     Ok(())
 }

@@ -1,0 +1,270 @@
+//! The HTTP side of the provider: one pooled `reqwest` client per instance, the API key (from
+//! the config or the request's provider data), and the mapping of transport failures and
+//! `{"error": {"message": ...}}` answers onto the crate's error type.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::sse::{self, SseStream};
+use crate::error::{Error, Result};
+use crate::providers::RequestContext;
+use crate::providers::inference::http_util::{causes, preview};
+
+/// How long to wait for a TCP connection. Short, so a stopped server fails fast even when the
+/// whole-response timeout is minutes long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Listing models is quick; a server that takes longer than this is treated as unreachable.
+const LISTING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The provider-data key a client may send its own key under.
+pub(super) const KEY_FIELD: &str = "openai_api_key";
+
+/// Who we are talking to, carried into streams so their errors say so.
+#[derive(Debug, Clone)]
+pub(super) struct Origin {
+    pub provider: Arc<str>,
+    pub base_url: Arc<str>,
+}
+
+impl Origin {
+    /// A failure to reach the server or to read its answer in time.
+    pub(super) fn transport(&self, path: &str, e: &reqwest::Error) -> Error {
+        let provider = self.provider.to_string();
+        let base = &self.base_url;
+        // A refused or timed-out connect is "unavailable", not a slow answer.
+        if e.is_connect() {
+            return Error::Unavailable {
+                provider,
+                message: format!("cannot connect to the OpenAI-compatible server at {base} ({})", causes(e)),
+            };
+        }
+        if e.is_timeout() {
+            return Error::Timeout(format!(
+                "provider `{provider}`: the server at {base} did not finish answering {path} in time (see the provider's `timeout`)"
+            ));
+        }
+        Error::Upstream { provider, message: format!("request to {base}{path} failed: {}", causes(e)) }
+    }
+
+    /// An answer we cannot use.
+    pub(super) fn bad_answer(&self, path: &str, detail: impl std::fmt::Display) -> Error {
+        Error::Upstream {
+            provider: self.provider.to_string(),
+            message: format!("unexpected answer from {}{path}: {detail}", self.base_url),
+        }
+    }
+
+    /// An `{"error": ...}` object the server sent where an answer or an event should be.
+    pub(super) fn reported(&self, error: &Value) -> Error {
+        Error::Upstream {
+            provider: self.provider.to_string(),
+            message: format!("the server at {} reported: {}", self.base_url, error_text(error)),
+        }
+    }
+
+    /// A non-success status. `model` is the served model the request was for.
+    pub(super) fn status(&self, path: &str, status: StatusCode, body: &[u8], model: Option<&str>) -> Error {
+        let msg = serde_json::from_slice::<Value>(body).ok().and_then(|v| message_of(&v)).unwrap_or_else(|| preview(body));
+        let provider = self.provider.to_string();
+        let base = &self.base_url;
+        match status.as_u16() {
+            401 | 403 => Error::PermissionDenied(format!(
+                "provider `{provider}`: the server at {base} refused the credentials ({msg}); set `api_key` in the \
+                 provider config or send `{KEY_FIELD}` in the X-LlamaStack-ProviderData header"
+            )),
+            404 if model.is_some() => Error::invalid(format!(
+                "provider `{provider}`: model `{}` is not served by {base} ({msg})",
+                model.unwrap_or_default()
+            )),
+            408 | 504 => Error::Timeout(format!("provider `{provider}`: the server at {base} timed out on {path}: {msg}")),
+            429 | 503 => Error::Unavailable {
+                provider,
+                message: format!("the server at {base} is busy or unavailable ({status}): {msg}"),
+            },
+            s if (400..500).contains(&s) => {
+                let subject = model.map_or_else(String::new, |m| format!(" for model `{m}`"));
+                Error::invalid(format!("provider `{provider}`: the server at {base} refused the request{subject}: {msg}"))
+            }
+            _ => Error::Upstream { provider, message: format!("the server at {base} answered {status} on {path}: {msg}") },
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn for_tests() -> Self {
+        Self { provider: Arc::from("openai"), base_url: Arc::from("http://localhost:8000/v1") }
+    }
+}
+
+/// The message of an error body in any of the shapes servers use: OpenAI's
+/// `{"error": {"message"}}`, `{"error": "..."}` (Ollama, llama.cpp), or `{"detail": ...}`.
+fn message_of(body: &Value) -> Option<String> {
+    if let Some(e) = body.get("error") {
+        return Some(error_text(e));
+    }
+    match body.get("detail").or_else(|| body.get("message"))? {
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn error_text(error: &Value) -> String {
+    match error {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => match o.get("message") {
+            Some(Value::String(s)) => s.clone(),
+            _ => error.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Reads one JSON answer, refusing an `{"error": ...}` body even when it came with 200.
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], origin: &Origin, path: &str) -> Result<T> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| origin.bad_answer(path, format!("not JSON ({e}): {}", preview(bytes))))?;
+    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+        return Err(origin.reported(error));
+    }
+    serde_json::from_value(value).map_err(|e| origin.bad_answer(path, format!("{e}: {}", preview(bytes))))
+}
+
+pub(super) struct Client {
+    http: reqwest::Client,
+    /// The whole-response timeout from the config.
+    timeout: Duration,
+    api_key: Option<String>,
+    pub(super) origin: Origin,
+}
+
+impl Client {
+    pub(super) fn new(provider: &str, base_url: String, timeout: Duration, api_key: Option<String>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| Error::config(format!("provider `{provider}`: cannot set up an HTTP client: {e}")))?;
+        let api_key = api_key.filter(|k| !k.trim().is_empty());
+        Ok(Self { http, timeout, api_key, origin: Origin { provider: Arc::from(provider), base_url: Arc::from(base_url) } })
+    }
+
+    /// The key to send: the configured one, else the one the request carries. A server that
+    /// needs none (vLLM, llama.cpp, LM Studio) gets no `Authorization` header.
+    fn key<'a>(&'a self, ctx: Option<&'a RequestContext>) -> Option<&'a str> {
+        self.api_key
+            .as_deref()
+            .or_else(|| ctx.and_then(|c| c.provider_string(KEY_FIELD)).filter(|k| !k.trim().is_empty()))
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, ctx: Option<&RequestContext>) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.origin.base_url));
+        match self.key(ctx) {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, path: &str, model: Option<&str>) -> Result<reqwest::Response> {
+        let resp = req.send().await.map_err(|e| self.origin.transport(path, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        // The body only explains the failure; if it cannot be read, the status still does.
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(self.origin.status(path, status, &body, model))
+    }
+
+    async fn read<T: DeserializeOwned>(&self, resp: reqwest::Response, path: &str) -> Result<T> {
+        let bytes = resp.bytes().await.map_err(|e| self.origin.transport(path, &e))?;
+        decode(&bytes, &self.origin, path)
+    }
+
+    /// `GET path` with the configured key, given at most the short listing timeout.
+    pub(super) async fn list<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let req = self.request(reqwest::Method::GET, path, None).timeout(LISTING_TIMEOUT.min(self.timeout));
+        let resp = self.send(req, path, None).await?;
+        self.read(resp, path).await
+    }
+
+    /// `POST path` with a JSON body, answered by one JSON object.
+    pub(super) async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        model: &str,
+        ctx: &RequestContext,
+    ) -> Result<T> {
+        let req = self.request(reqwest::Method::POST, path, Some(ctx)).json(body);
+        let resp = self.send(req, path, Some(model)).await?;
+        self.read(resp, path).await
+    }
+
+    /// `POST path` answered by server-sent events. Status errors come back here, before any event.
+    pub(super) async fn post_stream(
+        &self,
+        path: &'static str,
+        body: &Value,
+        model: &str,
+        ctx: &RequestContext,
+    ) -> Result<SseStream> {
+        let req = self.request(reqwest::Method::POST, path, Some(ctx)).header("accept", "text/event-stream").json(body);
+        let resp = self.send(req, path, Some(model)).await?;
+        Ok(sse::events(resp.bytes_stream(), self.origin.clone(), path))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn status(code: u16, body: &Value, model: Option<&str>) -> Error {
+        let o = Origin::for_tests();
+        o.status("/chat/completions", StatusCode::from_u16(code).unwrap(), body.to_string().as_bytes(), model)
+    }
+
+    #[test]
+    fn error_bodies_become_errors_naming_the_provider() {
+        let openai = json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}});
+        let e = status(401, &openai, Some("gpt-4o"));
+        assert_eq!(e.status_code(), 403);
+        assert!(e.to_string().contains("provider `openai`") && e.to_string().contains("openai_api_key"), "{e}");
+        let e = status(404, &json!({"error": "model 'x' not found"}), Some("x"));
+        assert_eq!(e.status_code(), 400);
+        assert!(e.to_string().contains("model `x`") && e.to_string().contains("not found"), "{e}");
+        let e = status(400, &json!({"detail": "bad things"}), Some("m"));
+        assert!(e.to_string().contains("bad things") && e.to_string().contains("provider `openai`"), "{e}");
+        assert_eq!(status(503, &json!({}), None).status_code(), 503);
+        assert_eq!(status(504, &json!({}), None).status_code(), 504);
+        let e = status(500, &json!({"error": {"message": "CUDA out of memory"}}), Some("m"));
+        assert!(matches!(&e, Error::Upstream { message, .. } if message.contains("CUDA out of memory")), "{e:?}");
+        let e = Origin::for_tests().status("/models", StatusCode::BAD_GATEWAY, b"<html>oops</html>", None);
+        assert!(e.to_string().contains("<html>oops"), "{e}");
+    }
+
+    #[test]
+    fn answers_with_an_error_object_are_errors() {
+        let o = Origin::for_tests();
+        let e = decode::<Value>(br#"{"error": {"message": "overloaded"}}"#, &o, "/chat/completions").err();
+        assert!(matches!(&e, Some(Error::Upstream { message, .. }) if message.contains("overloaded")), "{e:?}");
+        assert!(decode::<Value>(br#"{"error": null, "id": "x"}"#, &o, "/x").is_ok());
+        assert!(decode::<Value>(b"nope", &o, "/x").is_err_and(|e| e.status_code() == 502));
+    }
+
+    #[test]
+    fn the_configured_key_wins_over_the_request_one() {
+        let ctx = RequestContext::from_header(Some(r#"{"openai_api_key": "from-request"}"#));
+        let with = Client::new("p", "http://x/v1".into(), Duration::from_secs(1), Some("from-config".into())).unwrap();
+        assert_eq!(with.key(Some(&ctx)), Some("from-config"));
+        let without = Client::new("p", "http://x/v1".into(), Duration::from_secs(1), Some(" ".into())).unwrap();
+        assert_eq!(without.key(Some(&ctx)), Some("from-request"));
+        assert_eq!(without.key(None), None);
+    }
+}

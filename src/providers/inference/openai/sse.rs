@@ -1,0 +1,154 @@
+//! Server-sent events as OpenAI-compatible servers stream them: one `data: <json>` line per
+//! event, blank lines between events, and `data: [DONE]` at the end.
+//!
+//! Each `data:` line is taken as a whole event: these servers never split an event's JSON over
+//! several `data:` lines, and doing so would need the blank lines the line splitter drops.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, Stream, StreamExt};
+use serde_json::Value;
+
+use super::client::{Origin, decode};
+use crate::error::Result;
+use crate::providers::inference::http_util::LineSplitter;
+
+/// One event of the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Sse {
+    Data(Value),
+    /// `data: [DONE]`: the server finished. Nothing follows it.
+    Done,
+}
+
+pub(super) type SseStream = BoxStream<'static, Result<Sse>>;
+
+/// What one line of the body means.
+#[derive(Debug, PartialEq)]
+enum Line<'a> {
+    Data(&'a [u8]),
+    Done,
+    /// A comment (`: keep-alive`), `event:`, `id:`, `retry:` or anything else without data.
+    Skip,
+}
+
+fn classify(line: &[u8]) -> Line<'_> {
+    let Some(rest) = line.strip_prefix(b"data:") else {
+        // A server that ignored `stream: true` answers with one JSON object; read it as data so
+        // its content or its error is not lost.
+        return if line.first() == Some(&b'{') { Line::Data(line) } else { Line::Skip };
+    };
+    let payload = rest.strip_prefix(b" ").unwrap_or(rest);
+    if payload.trim_ascii() == b"[DONE]" { Line::Done } else { Line::Data(payload) }
+}
+
+struct State {
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    splitter: LineSplitter,
+    ready: VecDeque<Vec<u8>>,
+    ended: bool,
+    origin: Origin,
+    path: &'static str,
+}
+
+/// Decodes an SSE body into events. The stream owns the body, so dropping it closes the
+/// connection. It ends after `[DONE]`, after the first error, or when the body ends.
+pub(super) fn events<S>(body: S, origin: Origin, path: &'static str) -> SseStream
+where
+    S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+{
+    let state = State {
+        body: body.boxed(),
+        splitter: LineSplitter::default(),
+        ready: VecDeque::new(),
+        ended: false,
+        origin,
+        path,
+    };
+    stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(line) = st.ready.pop_front() {
+                let item = match classify(&line) {
+                    Line::Skip => continue,
+                    Line::Done => Ok(Sse::Done),
+                    Line::Data(json) => decode::<Value>(json, &st.origin, st.path).map(Sse::Data),
+                };
+                if !matches!(item, Ok(Sse::Data(_))) {
+                    st.ready.clear();
+                    st.ended = true;
+                }
+                return Some((item, st));
+            }
+            if st.ended {
+                return None;
+            }
+            match st.body.next().await {
+                Some(Ok(bytes)) => match st.splitter.push(&bytes) {
+                    Ok(lines) => st.ready.extend(lines),
+                    Err(len) => {
+                        st.ended = true;
+                        let err = st.origin.bad_answer(st.path, format!("a line of over {len} bytes with no newline"));
+                        return Some((Err(err), st));
+                    }
+                },
+                Some(Err(e)) => {
+                    st.ended = true;
+                    let err = st.origin.transport(st.path, &e);
+                    return Some((Err(err), st));
+                }
+                None => {
+                    st.ended = true;
+                    st.ready.extend(st.splitter.finish());
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::Error;
+
+    async fn decode_all(body: &[u8], piece: usize) -> Vec<Result<Sse>> {
+        let chunks: Vec<reqwest::Result<Bytes>> = body.chunks(piece).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        events(stream::iter(chunks), Origin::for_tests(), "/chat/completions").collect().await
+    }
+
+    #[test]
+    fn lines_are_classified() {
+        assert_eq!(classify(b"data: {\"a\":1}"), Line::Data(b"{\"a\":1}"));
+        assert_eq!(classify(b"data:{}"), Line::Data(b"{}"));
+        assert_eq!(classify(b"data: [DONE]"), Line::Done);
+        assert_eq!(classify(b": ping"), Line::Skip);
+        assert_eq!(classify(b"event: message"), Line::Skip);
+        assert_eq!(classify(b"{\"id\":1}"), Line::Data(b"{\"id\":1}"));
+    }
+
+    #[tokio::test]
+    async fn events_split_at_any_size_end_at_done() {
+        let body = b": hello\n\ndata: {\"n\":1}\n\nevent: x\ndata: {\"n\":2}\r\n\r\ndata: [DONE]\n\ndata: {\"n\":3}\n\n";
+        for piece in [1, 3, 7, body.len()] {
+            let got: Vec<Sse> = decode_all(body, piece).await.into_iter().map(Result::unwrap).collect();
+            assert_eq!(got, [Sse::Data(json!({"n": 1})), Sse::Data(json!({"n": 2})), Sse::Done], "pieces of {piece}");
+        }
+    }
+
+    #[tokio::test]
+    async fn error_events_and_garbage_end_the_stream() {
+        let body = b"data: {\"n\":1}\n\ndata: {\"error\": {\"message\": \"boom\"}}\n\ndata: {\"n\":2}\n\n";
+        let got = decode_all(body, 5).await;
+        assert_eq!(got.len(), 2);
+        assert!(matches!(&got[1], Err(Error::Upstream { message, .. }) if message.contains("boom")), "{got:?}");
+        let got = decode_all(b"data: {not json\n\n", 100).await;
+        assert!(matches!(got.as_slice(), [Err(e)] if e.status_code() == 502), "{got:?}");
+        // A body without `[DONE]` just ends; the reader decides whether that was too early.
+        let got = decode_all(b"data: {\"n\":1}", 4).await;
+        assert!(matches!(got.as_slice(), [Ok(Sse::Data(_))]), "{got:?}");
+    }
+}

@@ -1,0 +1,514 @@
+//! Every provider type a run config may name, with its config fields (names and defaults as
+//! upstream 0.0.41 declares them), the APIs it depends on, and how to build it.
+//!
+//! A type we accept but cannot run in this build still validates its config, so a run config
+//! written for upstream loads; its API then answers 501 naming the provider.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::ProviderImpl;
+use crate::config::{Api, Provider};
+use crate::error::{Error, Result};
+use crate::types::common::JsonObject;
+
+/// The JSON kinds a config field can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    List,
+}
+
+impl FieldKind {
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            Self::String => v.is_string(),
+            Self::Integer => v.is_i64() || v.is_u64(),
+            Self::Number => v.is_number(),
+            Self::Boolean => v.is_boolean(),
+            Self::Object => v.is_object(),
+            Self::List => v.is_array(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigField {
+    pub name: &'static str,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    pub required: bool,
+    /// JSON text of the default; `None` means the default is null (when not required).
+    #[serde(serialize_with = "default_as_json")]
+    pub default: Option<&'static str>,
+    pub description: &'static str,
+}
+
+fn default_as_json<S: serde::Serializer>(v: &Option<&'static str>, s: S) -> Result<S::Ok, S::Error> {
+    v.and_then(|t| serde_json::from_str::<Value>(t).ok()).unwrap_or(Value::Null).serialize(s)
+}
+
+/// Builds a provider from its checked config and the APIs it depends on.
+pub type BuildFn = fn(BuildArgs) -> futures::future::BoxFuture<'static, Result<ProviderImpl>>;
+
+/// What a provider gets when it is built.
+pub struct BuildArgs {
+    pub provider_id: String,
+    pub config: JsonObject,
+}
+
+#[derive(Clone, Serialize)]
+pub struct ProviderSpec {
+    pub api: Api,
+    pub provider_type: &'static str,
+    pub deps: &'static [Api],
+    pub config_fields: &'static [ConfigField],
+    /// Why the type cannot run in this build (and what to use instead); empty when it can.
+    pub note: &'static str,
+    #[serde(skip)]
+    pub build: Option<BuildFn>,
+}
+
+impl ProviderSpec {
+    pub fn available(&self) -> bool {
+        self.build.is_some()
+    }
+
+    /// Checks `config` against the fields and fills defaults. `at` is the config's path in the
+    /// run config, e.g. `providers.inference[0].config`.
+    pub fn check_config(&self, config: &JsonObject, at: &str) -> Result<JsonObject> {
+        let mut out = config.clone();
+        for f in self.config_fields {
+            match config.get(f.name) {
+                None | Some(Value::Null) if f.required => {
+                    return Err(Error::config(format!(
+                        "`{at}.{}` is required for provider type `{}` ({})",
+                        f.name, self.provider_type, f.description
+                    )));
+                }
+                None => {
+                    let d = f.default.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null);
+                    out.insert(f.name.to_owned(), d);
+                }
+                Some(Value::Null) => {}
+                Some(v) if !f.kind.accepts(v) => {
+                    return Err(Error::config(format!(
+                        "`{at}.{}` must be {} for provider type `{}`, got {v}",
+                        f.name,
+                        kind_name(f.kind),
+                        self.provider_type
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn kind_name(k: FieldKind) -> &'static str {
+    match k {
+        FieldKind::String => "a string",
+        FieldKind::Integer => "an integer",
+        FieldKind::Number => "a number",
+        FieldKind::Boolean => "true or false",
+        FieldKind::Object => "a mapping",
+        FieldKind::List => "a list",
+    }
+}
+
+macro_rules! fields {
+    ($($name:literal : $kind:ident $(= $default:literal)? $(, required $req:literal)? ; $desc:literal),* $(,)?) => {
+        &[$(ConfigField {
+            name: $name,
+            kind: FieldKind::$kind,
+            required: fields!(@req $($req)?),
+            default: fields!(@def $($default)?),
+            description: $desc,
+        }),*]
+    };
+    (@req) => { false };
+    (@req $r:literal) => { $r };
+    (@def) => { None };
+    (@def $d:literal) => { Some($d) };
+}
+
+const REMOTE_PASSTHROUGH: &[ConfigField] = fields! {
+    "host": String = "\"localhost\""; "host of another Llama Stack server",
+    "port": Integer, required true; "port of that server",
+};
+
+const NO_GPU: &str = "needs a CUDA GPU, torch and the model's checkpoint in ~/.llama/checkpoints/<model>; use `embedded` (CPU, GGUF models) instead, or `remote::ollama` / `remote::openai`";
+const PASSTHROUGH_NOTE: &str = "proxying to another Llama Stack server is not available in this build";
+
+fn inference_specs() -> Vec<ProviderSpec> {
+    let api = Api::Inference;
+    vec![
+        ProviderSpec {
+            api,
+            provider_type: "remote::ollama",
+            deps: &[],
+            config_fields: fields! {
+                "host": String = "\"localhost\""; "host the Ollama server listens on",
+                "port": Integer = "11434"; "port of the Ollama server",
+                "url": String; "full base URL; overrides host and port when set",
+                "timeout": Number = "300"; "seconds to wait for a whole response from Ollama",
+            },
+            note: "",
+            build: Some(super::inference::ollama::build),
+        },
+        ProviderSpec {
+            api,
+            provider_type: "embedded",
+            deps: &[],
+            config_fields: fields! {
+                "model": String = "\"SmolLM2-135M-Instruct\""; "model id from the model cache, or a path to a .gguf file",
+                "embedding_model": String = "\"all-MiniLM-L6-v2\""; "sentence-embedding model id, or a folder with safetensors + tokenizer.json; empty to disable",
+                "threads": Integer; "CPU threads for generation (default: cores - 1, at least 1)",
+                "context_length": Integer = "4096"; "context window in tokens",
+                "max_concurrent": Integer = "1"; "requests generated at the same time; others wait their turn",
+            },
+            note: "",
+            build: Some(super::inference::embedded::build),
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::openai",
+            deps: &[],
+            config_fields: fields! {
+                "url": String = "\"https://api.openai.com/v1\""; "base URL of an OpenAI-compatible server (ends in /v1)",
+                "api_key": String; "API key (or `openai_api_key` in the provider-data header)",
+                "models": List; "model names to serve; default: what the server's /models lists",
+                "timeout": Number = "300"; "seconds to wait for a whole response",
+            },
+            note: "",
+            build: Some(super::inference::openai::build),
+        },
+        ProviderSpec {
+            api,
+            provider_type: "meta-reference",
+            deps: &[],
+            config_fields: fields! {
+                "model": String = "\"Llama3.1-8B-Instruct\""; "model descriptor whose checkpoint is in ~/.llama/checkpoints",
+                "quantization": Object; "quantization settings, e.g. {type: fp8}",
+                "torch_seed": Integer; "seed for sampling",
+                "max_seq_len": Integer = "4096"; "maximum sequence length",
+                "max_batch_size": Integer = "1"; "maximum batch size",
+            },
+            note: NO_GPU,
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "vllm",
+            deps: &[],
+            config_fields: fields! {
+                "model": String = "\"Llama3.1-8B-Instruct\""; "model descriptor",
+                "tensor_parallel_size": Integer = "1"; "number of GPUs",
+            },
+            note: "needs a GPU and the vllm package; run vLLM's OpenAI-compatible server and use `remote::openai`",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::tgi",
+            deps: &[],
+            config_fields: fields! {
+                "url": String, required true; "URL of the text-generation-inference endpoint",
+                "api_token": String; "Hugging Face token",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::hf::serverless",
+            deps: &[],
+            config_fields: fields! {
+                "huggingface_repo": String, required true; "model repository on Hugging Face",
+                "api_token": String; "Hugging Face token",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::hf::endpoint",
+            deps: &[],
+            config_fields: fields! {
+                "endpoint_name": String, required true; "inference endpoint as namespace/name",
+                "api_token": String; "Hugging Face token",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::together",
+            deps: &[],
+            config_fields: fields! {
+                "url": String = "\"https://api.together.xyz/v1\""; "Together API base URL",
+                "api_key": String; "Together API key (or `together_api_key` in the provider-data header)",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::fireworks",
+            deps: &[],
+            config_fields: fields! {
+                "url": String = "\"https://api.fireworks.ai/inference\""; "Fireworks API base URL",
+                "api_key": String = "\"\""; "Fireworks API key",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::bedrock",
+            deps: &[],
+            config_fields: fields! {
+                "aws_access_key_id": String; "AWS access key id",
+                "aws_secret_access_key": String; "AWS secret access key",
+                "aws_session_token": String; "AWS session token",
+                "region_name": String; "AWS region",
+                "profile_name": String; "AWS profile",
+                "total_max_attempts": Integer; "maximum attempts per call",
+                "retry_mode": String; "retry mode (legacy, standard, adaptive)",
+                "connect_timeout": Number = "60"; "connect timeout in seconds",
+                "read_timeout": Number = "60"; "read timeout in seconds",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::databricks",
+            deps: &[],
+            config_fields: fields! {
+                "url": String; "Databricks serving endpoint URL",
+                "api_token": String; "Databricks token",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote",
+            deps: &[],
+            config_fields: REMOTE_PASSTHROUGH,
+            note: PASSTHROUGH_NOTE,
+            build: None,
+        },
+    ]
+}
+
+fn safety_specs() -> Vec<ProviderSpec> {
+    let api = Api::Safety;
+    let not_yet = "not available in this build yet";
+    vec![
+        ProviderSpec {
+            api,
+            provider_type: "meta-reference",
+            deps: &[Api::Inference],
+            config_fields: fields! {
+                "llama_guard_shield": Object; "Llama Guard settings: {model, excluded_categories}",
+                "enable_prompt_guard": Boolean = "false"; "serve the prompt_guard shield",
+            },
+            note: not_yet,
+            build: None,
+        },
+        ProviderSpec { api, provider_type: "meta-reference/codeshield", deps: &[], config_fields: &[], note: not_yet, build: None },
+        ProviderSpec {
+            api,
+            provider_type: "remote::together",
+            deps: &[],
+            config_fields: fields! {
+                "url": String = "\"https://api.together.xyz/v1\""; "Together API base URL",
+                "api_key": String; "Together API key",
+            },
+            note: not_yet,
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::bedrock",
+            deps: &[],
+            config_fields: fields! { "aws_profile": String = "\"default\""; "AWS profile" },
+            note: not_yet,
+            build: None,
+        },
+        ProviderSpec { api, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+    ]
+}
+
+fn memory_specs() -> Vec<ProviderSpec> {
+    let api = Api::Memory;
+    let not_yet = "not available in this build yet";
+    vec![
+        ProviderSpec { api, provider_type: "meta-reference", deps: &[], config_fields: &[], note: not_yet, build: None },
+        ProviderSpec {
+            api,
+            provider_type: "remote::chromadb",
+            deps: &[],
+            config_fields: fields! {
+                "host": String = "\"localhost\""; "Chroma host",
+                "port": Integer, required true; "Chroma port",
+            },
+            note: not_yet,
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote::pgvector",
+            deps: &[],
+            config_fields: fields! {
+                "host": String = "\"localhost\""; "PostgreSQL host",
+                "port": Integer = "5432"; "PostgreSQL port",
+                "db": String, required true; "database name",
+                "user": String, required true; "user name",
+                "password": String, required true; "password",
+            },
+            note: not_yet,
+            build: None,
+        },
+        ProviderSpec { api, provider_type: "remote::weaviate", deps: &[], config_fields: &[], note: not_yet, build: None },
+        ProviderSpec { api, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+    ]
+}
+
+fn other_specs() -> Vec<ProviderSpec> {
+    vec![
+        ProviderSpec {
+            api: Api::Agents,
+            provider_type: "meta-reference",
+            deps: &[Api::Inference, Api::Safety, Api::Memory, Api::MemoryBanks],
+            config_fields: fields! {
+                "persistence_store": Object = "{\"type\": \"sqlite\"}"; "kv store for agents, sessions and turns",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec { api: Api::Agents, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+        ProviderSpec {
+            api: Api::Telemetry,
+            provider_type: "meta-reference",
+            deps: &[],
+            config_fields: &[],
+            note: "",
+            build: Some(|_args| {
+                Box::pin(async {
+                    Ok(ProviderImpl::Telemetry(Arc::new(super::telemetry::ConsoleTelemetry::default())))
+                })
+            }),
+        },
+        ProviderSpec {
+            api: Api::Telemetry,
+            provider_type: "remote::opentelemetry-jaeger",
+            deps: &[],
+            config_fields: fields! {
+                "jaeger_host": String = "\"localhost\""; "Jaeger agent host",
+                "jaeger_port": Integer = "6831"; "Jaeger agent port",
+            },
+            note: "not available in this build yet",
+            build: None,
+        },
+        ProviderSpec { api: Api::Telemetry, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+    ]
+}
+
+/// Every provider type, grouped by API in upstream's order.
+pub fn all() -> Vec<ProviderSpec> {
+    let mut v = inference_specs();
+    v.extend(safety_specs());
+    v.extend(memory_specs());
+    v.extend(other_specs());
+    v
+}
+
+/// Looks up a provider type for an API; the error lists the valid types.
+pub fn find(api: Api, provider_type: &str, at: &str) -> Result<ProviderSpec> {
+    let specs: Vec<ProviderSpec> = all().into_iter().filter(|s| s.api == api).collect();
+    let names: Vec<&str> = specs.iter().map(|s| s.provider_type).collect();
+    let names = names.join(", ");
+    specs.into_iter().find(|s| s.provider_type == provider_type).ok_or_else(|| {
+        Error::config(format!("`{at}.provider_type`: unknown provider type `{provider_type}` for the {api} API; valid types: {names}"))
+    })
+}
+
+/// The registry as JSON, for `llama stack list-providers`.
+pub fn describe() -> Value {
+    Value::Array(
+        all()
+            .iter()
+            .map(|s| {
+                json!({
+                    "api": s.api.as_str(),
+                    "provider_type": s.provider_type,
+                    "available": s.available(),
+                    "note": s.note,
+                    "deps": s.deps.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                    "config_fields": s.config_fields,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Finds and checks one configured provider: its spec and its defaulted config.
+pub fn check(api: Api, index: usize, provider: &Provider) -> Result<(ProviderSpec, JsonObject)> {
+    let at = format!("providers.{api}[{index}]");
+    let spec = find(api, &provider.provider_type, &at)?;
+    let config = spec.check_config(&provider.config, &format!("{at}.config"))?;
+    Ok((spec, config))
+}
+
+/// Checks every provider of a run config against its type and fills in config defaults.
+pub fn check_run_config(config: &mut crate::config::StackRunConfig) -> Result<()> {
+    for (api_name, providers) in &mut config.providers {
+        let Some(api) = Api::parse(api_name) else { continue };
+        for (i, p) in providers.iter_mut().enumerate() {
+            let (_, filled) = check(api, i, p)?;
+            p.config = filled;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_types_are_unique_per_api() {
+        let specs = all();
+        for s in &specs {
+            assert_eq!(specs.iter().filter(|o| o.api == s.api && o.provider_type == s.provider_type).count(), 1);
+        }
+    }
+
+    #[test]
+    fn config_checks_name_the_field() {
+        let p = Provider { provider_id: "x".into(), provider_type: "remote::ollama".into(), config: JsonObject::new() };
+        let (_, cfg) = check(Api::Inference, 0, &p).unwrap();
+        assert_eq!(cfg["port"], json!(11434));
+        let mut bad = p.clone();
+        bad.config.insert("port".into(), json!("many"));
+        let e = check(Api::Inference, 2, &bad).err().unwrap().to_string();
+        assert!(e.contains("providers.inference[2].config.port"), "{e}");
+        let tgi = Provider { provider_id: "t".into(), provider_type: "remote::tgi".into(), config: JsonObject::new() };
+        let e = check(Api::Inference, 0, &tgi).err().unwrap().to_string();
+        assert!(e.contains("config.url` is required"), "{e}");
+        let unknown = Provider { provider_type: "remote::nope".into(), ..p };
+        let e = check(Api::Inference, 0, &unknown).err().unwrap().to_string();
+        assert!(e.contains("unknown provider type `remote::nope`") && e.contains("remote::ollama"), "{e}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The resolver: turns a run config into running providers, routing tables and the set of APIs
+//! served, in dependency order (inference, safety, memory, telemetry, agents).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::config::{Api, StackRunConfig};
+use crate::error::{Error, Result};
+use crate::kvstore::{self, KvStore, KvStoreConfig};
+use crate::providers::inference::InferenceProvider;
+use crate::providers::memory::MemoryProvider;
+use crate::providers::registry::{self, BuildArgs};
+use crate::providers::safety::SafetyProvider;
+use crate::providers::telemetry::TelemetryProvider;
+use crate::providers::ProviderImpl;
+use crate::routing::{MemoryBankTable, ModelTable, ShieldTable};
+
+/// Order in which provider APIs are built: each only depends on ones before it.
+const BUILD_ORDER: [Api; 5] = [Api::Inference, Api::Safety, Api::Memory, Api::Telemetry, Api::Agents];
+
+/// A running stack: everything the HTTP server and the Python bridge dispatch to.
+pub struct Stack {
+    pub config: StackRunConfig,
+    pub served: Vec<Api>,
+    pub models: Arc<ModelTable>,
+    pub shields: Arc<ShieldTable>,
+    pub memory_banks: Arc<MemoryBankTable>,
+    pub telemetry: Option<Arc<dyn TelemetryProvider>>,
+    /// APIs whose configured provider cannot run in this build, with the reason.
+    pub unavailable: HashMap<Api, String>,
+    store: Arc<dyn KvStore>,
+}
+
+impl Stack {
+    /// Builds every configured provider and routing table. Configuration errors name the field.
+    pub async fn build(mut config: StackRunConfig) -> Result<Self> {
+        registry::check_run_config(&mut config)?;
+        let served = config.served_apis();
+        for api in &served {
+            if Api::PROVIDABLE.contains(api) && config.providers_for(*api).is_empty() {
+                return Err(Error::config(format!(
+                    "the `{api}` API is listed in `apis` but `providers.{api}` configures no provider"
+                )));
+            }
+        }
+        let store = open_store(&config).await?;
+
+        let mut inference: IndexMap<String, Arc<dyn InferenceProvider>> = IndexMap::new();
+        let mut safety: IndexMap<String, Arc<dyn SafetyProvider>> = IndexMap::new();
+        let mut memory: IndexMap<String, Arc<dyn MemoryProvider>> = IndexMap::new();
+        let mut telemetry: Option<Arc<dyn TelemetryProvider>> = None;
+        let mut unavailable = HashMap::new();
+
+        // Check every provider before building any, so a typo is reported before slow work.
+        let mut checked = Vec::new();
+        for api in BUILD_ORDER {
+            for (i, p) in config.providers_for(api).iter().enumerate() {
+                let (spec, cfg) = registry::check(api, i, p)?;
+                checked.push((api, p.provider_id.clone(), spec, cfg));
+            }
+        }
+        for (api, provider_id, spec, cfg) in checked {
+            let Some(build) = spec.build else {
+                let why = format!(
+                    "provider `{provider_id}` (type `{}`) of the {api} API is not available in this build: {}",
+                    spec.provider_type, spec.note
+                );
+                tracing::warn!("{why}");
+                unavailable.entry(api).or_insert(why);
+                continue;
+            };
+            let built = build(BuildArgs { provider_id: provider_id.clone(), config: cfg }).await?;
+            match built {
+                ProviderImpl::Inference(p) => {
+                    inference.insert(provider_id, p);
+                }
+                ProviderImpl::Safety(p) => {
+                    safety.insert(provider_id, p);
+                }
+                ProviderImpl::Memory(p) => {
+                    memory.insert(provider_id, p);
+                }
+                ProviderImpl::Telemetry(p) => {
+                    // Telemetry is not routed: upstream kept the last one; we keep the first
+                    // and say so, since silently dropping one is worse.
+                    if telemetry.is_some() {
+                        tracing::warn!("telemetry provider `{provider_id}` ignored: only the first one is used");
+                    } else {
+                        telemetry = Some(p);
+                    }
+                }
+            }
+        }
+        // An API is only unavailable when none of its providers can run.
+        unavailable.retain(|api, _| match api {
+            Api::Inference => inference.is_empty(),
+            Api::Safety => safety.is_empty(),
+            Api::Memory => memory.is_empty(),
+            Api::Telemetry => telemetry.is_none(),
+            _ => true,
+        });
+
+        let models = Arc::new(ModelTable::new(inference, store.clone()));
+        let shields = Arc::new(ShieldTable::new(safety, store.clone()));
+        let memory_banks = Arc::new(MemoryBankTable::new(memory, store.clone()));
+        models.initialize(config.models.clone()).await?;
+        shields.initialize(config.shields.clone()).await?;
+        memory_banks.initialize(config.memory_banks.clone()).await?;
+
+        Ok(Self { config, served, models, shields, memory_banks, telemetry, unavailable, store })
+    }
+
+    pub fn serves(&self, api: Api) -> bool {
+        self.served.contains(&api)
+    }
+
+    /// The error for a request to an API this stack does not serve.
+    pub fn not_served(&self, api: Api) -> Error {
+        if let Some(why) = self.unavailable.get(&api) {
+            return Error::not_implemented(why.clone());
+        }
+        Error::not_implemented(format!(
+            "the {api} API is not served by this stack; add a provider under `providers.{}` in the run config",
+            api.routed_by().unwrap_or(api)
+        ))
+    }
+
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+
+    /// Lets providers close connections and background work; called once at shutdown. The
+    /// kv stores write through, so there is nothing of theirs to flush.
+    pub async fn shutdown(&self) {
+        for p in self.models.providers() {
+            p.shutdown().await;
+        }
+    }
+}
+
+/// The store for registrations: the configured one, else a sqlite file per image name.
+async fn open_store(config: &StackRunConfig) -> Result<Arc<dyn KvStore>> {
+    let cfg = config.metadata_store.clone().unwrap_or_else(|| {
+        let path = crate::config::runtime_dir().join(&config.image_name).join("registry.db");
+        KvStoreConfig::sqlite_at(path.display().to_string(), None)
+    });
+    kvstore::open(&cfg).await.map_err(|e| Error::config(format!("`metadata_store`: {e}")))
+}
