@@ -52,7 +52,7 @@ impl RedisKvStore {
     }
 
     /// Runs `op`, once more if the connection had dropped: every operation here is idempotent, and
-    /// the manager has reconnected by the second try, so a server restart costs no request.
+    /// the second try waits for the manager's new connection, so a server restart costs no request.
     async fn run<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
     where
         F: Fn(ConnectionManager) -> Fut,
