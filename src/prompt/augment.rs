@@ -5,8 +5,8 @@ use super::PromptStyle;
 use super::templates;
 use crate::error::{Error, Result};
 use crate::types::common::{
-    InterleavedTextMedia, Message, SystemMessage, ToolChoice, ToolDefinition, ToolName, ToolPromptFormat,
-    UserMessage,
+    InterleavedTextMedia, Message, SystemMessage, SystemRole, ToolChoice, ToolDefinition, ToolName, ToolPromptFormat,
+    UserMessage, UserRole,
 };
 use crate::types::inference::ChatCompletionRequest;
 
@@ -81,7 +81,7 @@ fn llama31(req: &ChatCompletionRequest, today: chrono::NaiveDate) -> Result<Vec<
             }
         };
         out.push(Message::User(UserMessage {
-            role: Default::default(),
+            role: UserRole::default(),
             content: InterleavedTextMedia::Text(text),
             context: None,
         }));
@@ -90,7 +90,7 @@ fn llama31(req: &ChatCompletionRequest, today: chrono::NaiveDate) -> Result<Vec<
     Ok(out)
 }
 
-/// Llama 3.2 text models: builtin tools block, then the python_list instructions for custom
+/// Llama 3.2 text models: builtin tools block, then the `python_list` instructions for custom
 /// tools, then the user's system text; no knowledge date. The system message is always sent,
 /// even when empty.
 fn llama32(req: &ChatCompletionRequest) -> Result<Vec<Message>> {
@@ -122,7 +122,7 @@ fn llama32(req: &ChatCompletionRequest) -> Result<Vec<Message>> {
 }
 
 fn system_message(text: String) -> Message {
-    Message::System(SystemMessage { role: Default::default(), content: InterleavedTextMedia::Text(text) })
+    Message::System(SystemMessage { role: SystemRole::default(), content: InterleavedTextMedia::Text(text) })
 }
 
 #[cfg(test)]
@@ -178,7 +178,8 @@ mod tests {
         let req = request(json!({"model": "m", "messages": [
             {"role": "system", "content": "a"}, {"role": "system", "content": "b"}]}));
         assert!(augment_messages(&req, PromptStyle::Llama31, date()).is_err());
-        let req = request(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"}));
+        let req =
+            request(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"}));
         assert!(augment_messages(&req, PromptStyle::Llama32Text, date()).is_err());
         assert!(augment_messages(&req, PromptStyle::Other, date()).is_ok());
     }

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use super::pylist;
 use super::render::{EOM, EOT, PYTHON_TAG};
-use crate::types::common::{BuiltinTool, CompletionMessage, InterleavedTextMedia, StopReason, ToolCall, ToolName};
+use crate::types::common::{
+    AssistantRole, BuiltinTool, CompletionMessage, InterleavedTextMedia, StopReason, ToolCall, ToolName,
+};
 
 const ASSISTANT_HEADER: &str = "<|start_header_id|>assistant<|end_header_id|>\n\n";
 
@@ -20,10 +22,11 @@ static FUNCTION_TAG: LazyLock<Option<Regex>> =
 static BUILTIN_CALL: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r#"\b(?P<tool_name>\w+)\.call\(query="(?P<query>[^"]*)"\)"#).ok());
 
-/// What a custom-call form yielded: a usable call, or a form that claimed to be a call but whose
-/// name or arguments cannot make one (the message then keeps its text and has no call).
+/// What a custom-call form yielded: a call (an argument is `None` when it has no JSON form), or
+/// a form that claimed to be a call but whose name or arguments cannot make one (the message
+/// then keeps its text and has no call).
 enum Custom {
-    Call(String, Map<String, Value>),
+    Call(String, Vec<(String, Option<Value>)>),
     Unusable,
 }
 
@@ -46,7 +49,7 @@ pub fn decode_assistant_message(text: &str, stop_reason: StopReason) -> Completi
     }
 
     let call = match custom_call(content) {
-        Some(Custom::Call(name, args)) => Some(custom_to_call(name, args)),
+        Some(Custom::Call(name, args)) => custom_to_call(name, args),
         Some(Custom::Unusable) => None,
         None => match builtin_call(content) {
             Some((name, query)) => {
@@ -70,7 +73,7 @@ pub fn decode_assistant_message(text: &str, stop_reason: StopReason) -> Completi
         None => (content.to_owned(), Vec::new()),
     };
     CompletionMessage {
-        role: Default::default(),
+        role: AssistantRole::default(),
         content: InterleavedTextMedia::Text(content),
         stop_reason,
         tool_calls,
@@ -78,18 +81,22 @@ pub fn decode_assistant_message(text: &str, stop_reason: StopReason) -> Completi
 }
 
 /// A custom call naming a builtin tool is turned into that tool, with its first argument as
-/// the query (models sometimes call builtins in the custom format).
-fn custom_to_call(name: String, args: Map<String, Value>) -> (ToolName, Map<String, Value>) {
-    match BuiltinTool::parse(&name) {
-        Some(b) => {
-            let mut query = Map::new();
-            if let Some(first) = args.into_iter().next().map(|(_, v)| v) {
-                query.insert("query".into(), first);
-            }
-            (ToolName::Builtin(b), query)
+/// the query (models sometimes call builtins in the custom format). `None` when an argument the
+/// call needs has no JSON form.
+fn custom_to_call(name: String, args: Vec<(String, Option<Value>)>) -> Option<(ToolName, Map<String, Value>)> {
+    if let Some(b) = BuiltinTool::parse(&name) {
+        let mut query = Map::new();
+        if let Some((_, first)) = args.into_iter().next() {
+            query.insert("query".into(), first?);
         }
-        None => (ToolName::Custom(name), args),
+        return Some((ToolName::Builtin(b), query));
     }
+    let map = args.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<Option<Map<_, _>>>()?;
+    Some((ToolName::Custom(name), map))
+}
+
+fn entries(map: Map<String, Value>) -> Vec<(String, Option<Value>)> {
+    map.into_iter().map(|(k, v)| (k, Some(v))).collect()
 }
 
 /// The custom forms, tried in order: function tag, JSON object, python list. `None` when the
@@ -100,7 +107,7 @@ fn custom_call(text: &str) -> Option<Custom> {
         let name = caps.name("function_name").map_or("", |m| m.as_str());
         let args = caps.name("args").map_or("", |m| m.as_str()).replace('\'', "\"");
         return match serde_json::from_str::<Map<String, Value>>(&args) {
-            Ok(map) => Some(Custom::Call(name.to_owned(), map)),
+            Ok(map) => Some(Custom::Call(name.to_owned(), entries(map))),
             Err(_) => None,
         };
     }
@@ -110,15 +117,11 @@ fn custom_call(text: &str) -> Option<Custom> {
             return None;
         }
         return Some(match (obj.get("name"), obj.get("parameters")) {
-            (Some(Value::String(name)), Some(Value::Object(args))) => Custom::Call(name.clone(), args.clone()),
+            (Some(Value::String(name)), Some(Value::Object(args))) => Custom::Call(name.clone(), entries(args.clone())),
             _ => Custom::Unusable,
         });
     }
-    let mut calls = pylist::parse_calls(text)?;
-    if calls.is_empty() {
-        return None;
-    }
-    let (name, args) = calls.swap_remove(0);
+    let (name, args) = pylist::parse_first_call(text)?;
     Some(Custom::Call(name, args))
 }
 
@@ -168,7 +171,7 @@ mod tests {
             Some(("get".into(), json!({"city": "Paris"})))
         );
         assert_eq!(
-            call_of(r#"<function=get>{'city': 'Paris'}</function>"#),
+            call_of(r"<function=get>{'city': 'Paris'}</function>"),
             Some(("get".into(), json!({"city": "Paris"})))
         );
         assert_eq!(call_of(r#"[get(city="Paris"), other(x=1)]"#), Some(("get".into(), json!({"city": "Paris"}))));

@@ -26,7 +26,7 @@ use crate::types::inference::ChatCompletionRequest;
 pub enum PromptStyle {
     /// Llama 3.1, and the Llama 3.2 vision models, which share its tool format.
     Llama31,
-    /// Llama 3.2 1B/3B: python_list custom tools, no knowledge date.
+    /// Llama 3.2 1B/3B: `python_list` custom tools, no knowledge date.
     Llama32Text,
     /// Everything else (Llama 2/3, Llama Guard, unknown): messages are sent unchanged.
     Other,
@@ -91,7 +91,11 @@ pub fn render_chat_prompt(req: &ChatCompletionRequest, llama_model: &str) -> Res
 /// [`render_chat_prompt`] with a given date. Tool calls already in the history are written in
 /// the default (JSON) format whatever the request's `tool_prompt_format`, as text prompts
 /// have always been rendered.
-pub fn render_chat_prompt_on(req: &ChatCompletionRequest, llama_model: &str, today: chrono::NaiveDate) -> Result<String> {
+pub fn render_chat_prompt_on(
+    req: &ChatCompletionRequest,
+    llama_model: &str,
+    today: chrono::NaiveDate,
+) -> Result<String> {
     let messages = augment_messages(req, style_for(llama_model), today)?;
     Ok(render_messages(&messages, ToolPromptFormat::Json))
 }

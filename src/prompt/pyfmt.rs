@@ -2,6 +2,8 @@
 //! prompt templates use), `repr`/`str`, and the float notation they share. The model was trained
 //! on prompts Python produced, so these spellings are part of the format.
 
+use std::fmt::Write as _;
+
 use serde_json::{Number, Value};
 
 /// Options of `json.dumps` that the prompts rely on.
@@ -78,7 +80,7 @@ fn write_json_str(out: &mut String, s: &str, style: JsonStyle) {
 fn push_u16_escapes(out: &mut String, c: char) {
     let mut buf = [0u16; 2];
     for unit in c.encode_utf16(&mut buf) {
-        out.push_str(&format!("\\u{unit:04x}"));
+        let _ = write!(out, "\\u{unit:04x}");
     }
 }
 
@@ -172,11 +174,11 @@ pub fn str_repr(s: &str) -> String {
             c if !is_printable(c) => {
                 let cp = u32::from(c);
                 if cp < 0x100 {
-                    out.push_str(&format!("\\x{cp:02x}"));
+                    let _ = write!(out, "\\x{cp:02x}");
                 } else if cp < 0x1_0000 {
-                    out.push_str(&format!("\\u{cp:04x}"));
+                    let _ = write!(out, "\\u{cp:04x}");
                 } else {
-                    out.push_str(&format!("\\U{cp:08x}"));
+                    let _ = write!(out, "\\U{cp:08x}");
                 }
             }
             c => out.push(c),
@@ -248,7 +250,10 @@ mod tests {
             r#"{"b": [1, 2.0, null, true], "a": "\u00e9<'>\n\ud83d\ude00"}"#
         );
         let style = JsonStyle { sort_keys: true, html_safe: true };
-        assert_eq!(json_dumps(&v, style), r#"{"a": "\u00e9\u003c\u0027\u003e\n\ud83d\ude00", "b": [1, 2.0, null, true]}"#);
+        assert_eq!(
+            json_dumps(&v, style),
+            r#"{"a": "\u00e9\u003c\u0027\u003e\n\ud83d\ude00", "b": [1, 2.0, null, true]}"#
+        );
     }
 
     #[test]

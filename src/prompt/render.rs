@@ -138,7 +138,7 @@ pub fn encode_tool_call(call: &ToolCall, fmt: ToolPromptFormat) -> String {
     }
 }
 
-/// A value inside a python_list call: strings in double quotes (unescaped), dicts as `{k=v}`.
+/// A value inside a `python_list` call: strings in double quotes (unescaped), dicts as `{k=v}`.
 fn python_list_value(v: &Value) -> String {
     match v {
         Value::String(s) => format!("\"{s}\""),
@@ -158,7 +158,9 @@ mod tests {
     use super::*;
 
     fn call(name: &str, args: Value) -> ToolCall {
-        let Value::Object(arguments) = args else { return ToolCall { call_id: "c".into(), tool_name: name.into(), arguments: Map::new() } };
+        let Value::Object(arguments) = args else {
+            return ToolCall { call_id: "c".into(), tool_name: name.into(), arguments: Map::new() };
+        };
         ToolCall { call_id: "c".into(), tool_name: name.into(), arguments }
     }
 

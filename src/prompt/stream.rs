@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn python_tag_stream_reports_the_call() {
-        let ev = run(&["<|python_tag|>", "brave_search.call(", "query=\"x\")", "<|eom_id|>"], Some(StopReason::EndOfTurn));
+        let ev =
+            run(&["<|python_tag|>", "brave_search.call(", "query=\"x\")", "<|eom_id|>"], Some(StopReason::EndOfTurn));
         let statuses: Vec<_> = ev.iter().map(status).collect();
         assert_eq!(
             statuses,

@@ -4,6 +4,8 @@
 //! blank lines, the literal `None` written for a missing description) is kept exactly as the
 //! reference generators in `llama_models` produce it.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 use super::pyfmt::{JsonStyle, json_dumps, py_str, truthy};
@@ -98,12 +100,16 @@ pub fn json_custom_tools(tools: &[&ToolDefinition]) -> String {
         out.push_str(t.tool_name.as_str());
         out.push_str("\",\n        \"description\": \"");
         out.push_str(description(t.description.as_ref()));
-        out.push_str("\",\n        \"parameters\": {\n            \"type\": \"object\",\n            \"properties\": [");
+        out.push_str(
+            "\",\n        \"parameters\": {\n            \"type\": \"object\",\n            \"properties\": [",
+        );
         let all: Vec<_> = params(t).collect();
         for (i, (name, p)) in all.iter().enumerate() {
             out.push_str("\n                {\n                    \"");
             out.push_str(name);
-            out.push_str("\": {\n                        \"type\": \"object\",\n                        \"description\": \"");
+            out.push_str(
+                "\": {\n                        \"type\": \"object\",\n                        \"description\": \"",
+            );
             out.push_str(description(p.description.as_ref()));
             out.push_str("\"\n                    }\n                }");
             if i + 1 < all.len() {
@@ -134,9 +140,10 @@ pub fn function_tag_custom_tools(tools: &[&ToolDefinition]) -> String {
             shown.insert(pname.clone(), Value::Object(fields));
         }
         let params_json = json_dumps(&Value::Object(shown), JsonStyle { sort_keys: true, html_safe: true });
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "Use the function '{name}' to '{desc}':\n{{\"name\": \"{name}\", \"description\": \"{desc}\", \"parameters\": {params_json}}}\n\n"
-        ));
+        );
     }
     out.push_str(FUNCTION_TAG_TAIL);
     out

@@ -49,7 +49,9 @@ pub struct Llama3Tokenizer {
 
 impl std::fmt::Debug for Llama3Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Llama3Tokenizer").field("vocab", &(self.base_bytes.len() + self.specials.len())).finish()
+        f.debug_struct("Llama3Tokenizer")
+            .field("vocab", &(self.base_bytes.len() + self.specials.len()))
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +59,9 @@ impl Llama3Tokenizer {
     /// Loads a tiktoken ranks file: one `<base64 token> <rank>` per line.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = fs_err::read_to_string(path)?;
-        let bad = |line: usize, what: &str| Error::invalid(format!("tokenizer file `{}` line {line}: {what}", path.display()));
+        let bad = |line: usize, what: &str| {
+            Error::invalid(format!("tokenizer file `{}` line {line}: {what}", path.display()))
+        };
         let engine = base64::engine::general_purpose::STANDARD;
         let mut ranks: Vec<(Vec<u8>, u32)> = Vec::new();
         let mut line_of = Vec::new();
@@ -81,9 +85,10 @@ impl Llama3Tokenizer {
         let base = u32::try_from(ranks.len()).map_err(|_| Error::invalid("tokenizer file: too many tokens"))?;
         let mut specials = HashMap::new();
         for i in 0..NUM_SPECIALS {
-            let name = NAMED_SPECIALS
-                .get(i)
-                .map_or_else(|| format!("<|reserved_special_token_{}|>", 2 + i - NAMED_SPECIALS.len()), |s| (*s).to_owned());
+            let name = NAMED_SPECIALS.get(i).map_or_else(
+                || format!("<|reserved_special_token_{}|>", 2 + i - NAMED_SPECIALS.len()),
+                |s| (*s).to_owned(),
+            );
             specials.insert(name, base + u32::try_from(i).unwrap_or(u32::MAX));
         }
         let special_text = specials.iter().map(|(k, v)| (*v, k.clone())).collect();

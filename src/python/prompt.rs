@@ -17,7 +17,11 @@ fn read_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> PyResult
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
-        to_py(Error::invalid(format!("{what}{}: {}", if at == "." { String::new() } else { format!(".{at}") }, e.inner())))
+        to_py(Error::invalid(format!(
+            "{what}{}: {}",
+            if at == "." { String::new() } else { format!(".{at}") },
+            e.inner()
+        )))
     })
 }
 
@@ -27,9 +31,7 @@ fn write_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
 
 fn stop_reason(s: &str) -> PyResult<StopReason> {
     StopReason::parse(s).ok_or_else(|| {
-        to_py(Error::invalid(format!(
-            "stop_reason: `{s}` is not one of end_of_turn, end_of_message, out_of_tokens"
-        )))
+        to_py(Error::invalid(format!("stop_reason: `{s}` is not one of end_of_turn, end_of_message, out_of_tokens")))
     })
 }
 
@@ -84,6 +86,7 @@ pub fn decode_assistant_message(text: &str, stop_reason: &str) -> PyResult<Strin
 /// events, the parsed tool call (or failure), complete.
 #[pyfunction]
 #[pyo3(signature = (chunks, stop_reason=None))]
+#[expect(clippy::needless_pass_by_value, reason = "pyo3 hands arguments over as owned values")]
 pub fn stream_events(chunks: Vec<String>, stop_reason: Option<&str>) -> PyResult<String> {
     let stop = stop_reason.map(self::stop_reason).transpose()?;
     let mut parser = StreamParser::new();
@@ -112,6 +115,7 @@ fn tokenizer(path: &Path) -> PyResult<Arc<Llama3Tokenizer>> {
 /// tokens unless `allow_special` is false.
 #[pyfunction]
 #[pyo3(signature = (path, text, allow_special=true))]
+#[expect(clippy::needless_pass_by_value, reason = "pyo3 hands arguments over as owned values")]
 pub fn tokenize(py: Python<'_>, path: PathBuf, text: &str, allow_special: bool) -> PyResult<Vec<u32>> {
     let tok = tokenizer(&path)?;
     Ok(py.detach(|| tok.encode(text, allow_special)))
@@ -121,6 +125,7 @@ pub fn tokenize(py: Python<'_>, path: PathBuf, text: &str, allow_special: bool) 
 /// reference chat format does; an image is the `<|image|>` token.
 #[pyfunction]
 #[pyo3(signature = (path, messages_json, tool_prompt_format="json"))]
+#[expect(clippy::needless_pass_by_value, reason = "pyo3 hands arguments over as owned values")]
 pub fn tokenize_messages(path: PathBuf, messages_json: &str, tool_prompt_format: &str) -> PyResult<Vec<u32>> {
     let messages: Vec<Message> = read_json("messages", messages_json)?;
     let fmt = self::tool_prompt_format(tool_prompt_format)?;
@@ -129,6 +134,7 @@ pub fn tokenize_messages(path: PathBuf, messages_json: &str, tool_prompt_format:
 
 /// Text of token ids with the Llama 3 tokenizer at `path`.
 #[pyfunction]
+#[expect(clippy::needless_pass_by_value, reason = "pyo3 hands arguments over as owned values")]
 pub fn detokenize(path: PathBuf, ids: Vec<u32>) -> PyResult<String> {
     Ok(tokenizer(&path)?.decode(&ids))
 }
