@@ -4,6 +4,7 @@
 //!
 //! The model is fetched once, through the provider's own cache code, into a cache shared by
 //! test runs: `$LSRS_MODEL_CACHE/checkpoints` (default `~/.cache/lsrs/models/checkpoints`).
+#![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use std::path::PathBuf;
@@ -31,10 +32,9 @@ fn model_file() -> PathBuf {
     if let Some(p) = slot.as_ref() {
         return p.clone();
     }
-    let root = std::env::var_os("LSRS_MODEL_CACHE").filter(|v| !v.is_empty()).map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/lsrs/models"),
-        PathBuf::from,
-    );
+    let root = std::env::var_os("LSRS_MODEL_CACHE")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/lsrs/models"), PathBuf::from);
     let path = cache::ensure_model_in(&root.join("checkpoints"), MODEL).unwrap();
     *slot = Some(path.clone());
     path
@@ -55,7 +55,10 @@ fn model(identifier: &str, llama_model: &str, metadata: Value) -> ModelDefWithPr
     ModelDefWithProvider {
         identifier: identifier.into(),
         llama_model: llama_model.into(),
-        metadata: metadata.as_object().cloned().unwrap_or_default(),
+        metadata: match metadata {
+            Value::Object(m) => m,
+            _ => JsonObject::new(),
+        },
         provider_id: "embedded".into(),
     }
 }
@@ -65,16 +68,15 @@ fn served() -> ModelDefWithProvider {
 }
 
 fn chat(text: &str, sampling: Value) -> ChatCompletionRequest {
-    serde_json::from_value(json!({
-        "model": MODEL,
-        "messages": [{"role": "user", "content": text}],
-        "sampling_params": sampling,
-    }))
-    .unwrap()
+    let mut body = json!({"model": MODEL, "messages": [{"role": "user", "content": text}]});
+    body["sampling_params"] = sampling;
+    serde_json::from_value(body).unwrap()
 }
 
 fn completion(text: &str, sampling: Value) -> CompletionRequest {
-    serde_json::from_value(json!({"model": MODEL, "content": text, "sampling_params": sampling})).unwrap()
+    let mut body = json!({"model": MODEL, "content": text});
+    body["sampling_params"] = sampling;
+    serde_json::from_value(body).unwrap()
 }
 
 fn text_of(c: &InterleavedTextMedia) -> String {
@@ -164,7 +166,8 @@ async fn max_concurrent_makes_requests_wait_their_turn() {
     let ctx = RequestContext::default();
     let req = completion("1, 2, 3,", json!({"strategy": "greedy", "max_tokens": 400}));
     let held = p.completion_stream(&served(), req.clone(), &ctx).await.unwrap();
-    let waiting = tokio::time::timeout(Duration::from_millis(1500), p.completion_stream(&served(), req.clone(), &ctx)).await;
+    let waiting =
+        tokio::time::timeout(Duration::from_millis(1500), p.completion_stream(&served(), req.clone(), &ctx)).await;
     assert!(waiting.is_err(), "a second generation started while the only slot was taken");
     drop(held);
     let next = tokio::time::timeout(Duration::from_secs(20), p.completion_stream(&served(), req.clone(), &ctx)).await;

@@ -12,11 +12,11 @@ pub fn download_model(py: Python<'_>, model_id: &str) -> PyResult<String> {
     let id = model_id.trim().to_owned();
     let path = py
         .detach(move || {
+            #[cfg(feature = "embedded")]
             if crate::providers::inference::embedded::cache::known(&id).is_some() {
-                crate::providers::inference::embedded::cache::ensure_model(&id)
-            } else {
-                crate::embed::ensure_model(&id)
+                return crate::providers::inference::embedded::cache::ensure_model(&id);
             }
+            crate::embed::ensure_model(&id)
         })
         .map_err(to_py)?;
     Ok(path.display().to_string())

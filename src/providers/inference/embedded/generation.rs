@@ -111,11 +111,6 @@ impl Engine {
         &self.model
     }
 
-    /// Most tokens one context holds (prompt and answer together).
-    pub fn max_context(&self) -> usize {
-        self.max_ctx
-    }
-
     /// Text to tokens. `special` reads control-token spellings (e.g. `<|im_end|>`) as those
     /// tokens, which a rendered chat template needs and raw completion text does not.
     pub fn tokenize(&self, text: &str, add_bos: bool, special: bool) -> Vec<LlamaToken> {
@@ -134,7 +129,13 @@ impl Engine {
     /// Starts generating after `prompt`. Waits for a free slot first; returns the receiving end
     /// of the text channel, and dropping it stops the generation. With `special`, control
     /// tokens the model writes (e.g. Llama 3's `<|python_tag|>`) are sent as their text.
-    pub async fn start(self: &Arc<Self>, prompt: Vec<LlamaToken>, plan: Plan, special: bool, model_id: &str) -> Result<Pieces> {
+    pub async fn start(
+        self: &Arc<Self>,
+        prompt: Vec<LlamaToken>,
+        plan: Plan,
+        special: bool,
+        model_id: &str,
+    ) -> Result<Pieces> {
         if prompt.is_empty() {
             return Err(Error::invalid(format!("model `{model_id}`: the prompt is empty")));
         }
@@ -166,8 +167,18 @@ impl Engine {
         want.div_ceil(CTX_STEP).saturating_mul(CTX_STEP).min(self.max_ctx)
     }
 
-    #[expect(clippy::cast_possible_truncation, clippy::cast_possible_wrap, reason = "positions are below the context size, an i32 in llama.cpp")]
-    fn generate(&self, prompt: &[LlamaToken], plan: &Plan, special: bool, tx: &mpsc::Sender<Result<Piece>>) -> Result<()> {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        reason = "positions are below the context size, an i32 in llama.cpp"
+    )]
+    fn generate(
+        &self,
+        prompt: &[LlamaToken],
+        plan: &Plan,
+        special: bool,
+        tx: &mpsc::Sender<Result<Piece>>,
+    ) -> Result<()> {
         let n_ctx = self.context_size(prompt.len(), plan);
         let threads = i32::try_from(self.settings.threads).unwrap_or(i32::MAX);
         let params = LlamaContextParams::default()
@@ -190,7 +201,9 @@ impl Engine {
             batch.clear();
             for (j, token) in chunk.iter().enumerate() {
                 let pos = c * BATCH + j;
-                batch.add(*token, pos as i32, &[0], pos + 1 == prompt.len()).map_err(|e| self.failed("batching", &e))?;
+                batch
+                    .add(*token, pos as i32, &[0], pos + 1 == prompt.len())
+                    .map_err(|e| self.failed("batching", &e))?;
             }
             ctx.decode(&mut batch).map_err(|e| self.failed("prompt evaluation", &e))?;
         }
@@ -267,17 +280,14 @@ impl Utf8Pending {
                 Err(e) => {
                     let (valid, bad) = (e.valid_up_to(), e.error_len());
                     out.push_str(&String::from_utf8_lossy(&self.0[..valid]));
-                    match bad {
+                    if let Some(n) = bad {
                         // Bytes that can never become text: replace them and read on.
-                        Some(n) => {
-                            out.push(char::REPLACEMENT_CHARACTER);
-                            self.0.drain(..valid + n);
-                        }
+                        out.push(char::REPLACEMENT_CHARACTER);
+                        self.0.drain(..valid + n);
+                    } else {
                         // A character cut short: keep its start for the next token.
-                        None => {
-                            self.0.drain(..valid);
-                            break;
-                        }
+                        self.0.drain(..valid);
+                        break;
                     }
                 }
             }

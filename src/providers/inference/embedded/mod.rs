@@ -171,7 +171,10 @@ impl EmbeddedInference {
             return Ok(self.engine.tokenize(&text, false, true));
         }
         if !request.tools.is_empty() {
-            tracing::debug!("model `{}` gets no tool definitions: its chat template has no place for them", model.identifier);
+            tracing::debug!(
+                "model `{}` gets no tool definitions: its chat template has no place for them",
+                model.identifier
+            );
         }
         let turns = template::turns(&request.messages, &model.identifier)?;
         let prompt = self.format.render(self.engine.model(), &turns)?;
@@ -187,7 +190,10 @@ impl EmbeddedInference {
     fn completion_prompt(&self, model: &ModelDefWithProvider, request: &CompletionRequest) -> Result<Vec<LlamaToken>> {
         self.generation_model(model)?;
         if request.content.has_media() {
-            return Err(Error::invalid(format!("`content`: model `{}` reads text only, and this holds an image", model.identifier)));
+            return Err(Error::invalid(format!(
+                "`content`: model `{}` reads text only, and this holds an image",
+                model.identifier
+            )));
         }
         if self.is_llama3() {
             let text = crate::prompt::render_completion_prompt(&request.content);

@@ -91,7 +91,11 @@ impl Plan {
         match self.pick {
             Pick::Greedy => chain.push(LlamaSampler::greedy()),
             Pick::TopP { temperature, top_p } => {
-                chain.extend([LlamaSampler::top_p(top_p, 1), LlamaSampler::temp(temperature), LlamaSampler::dist(seed)]);
+                chain.extend([
+                    LlamaSampler::top_p(top_p, 1),
+                    LlamaSampler::temp(temperature),
+                    LlamaSampler::dist(seed),
+                ]);
             }
             Pick::TopK { temperature, top_k } => {
                 chain.extend([LlamaSampler::top_k(top_k), LlamaSampler::temp(temperature), LlamaSampler::dist(seed)]);
@@ -143,7 +147,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field() {
-        let cases: [(fn(&mut SamplingParams), &str); 6] = [
+        type Spoil = fn(&mut SamplingParams);
+        let cases: [(Spoil, &str); 6] = [
             (|p| p.temperature = Some(-0.5), "sampling_params.temperature"),
             (|p| p.top_p = Some(1.5), "sampling_params.top_p"),
             (|p| p.top_k = Some(-1), "sampling_params.top_k"),

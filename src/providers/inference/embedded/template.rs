@@ -1,7 +1,7 @@
 //! Chat messages rendered into a prompt. A Llama 3 model gets the core's Llama 3 prompt format
 //! (system prompt, tool definitions, tool-call parsing); any other model gets the chat template
 //! stored in its GGUF file, applied by llama.cpp, which recognises the common template families
-//! (ChatML among them) from the template's text.
+//! (`ChatML` among them) from the template's text.
 
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 
@@ -61,13 +61,15 @@ pub(super) enum ChatFormat {
 
 impl ChatFormat {
     /// Llama 3's format for a Llama 3 model; else the GGUF's own template when llama.cpp can
-    /// apply it; else ChatML (with a warning), the most common format among small instruct
+    /// apply it; else `ChatML` (with a warning), the most common format among small instruct
     /// models.
     pub fn of(model: &LlamaModel, model_id: &str) -> Result<Self> {
         let meta = |key: &str| model.meta_val_str(key).ok();
         let name = meta("general.name").unwrap_or_default();
         let has_headers = model.vocab().tokenize(b"<|start_header_id|>", false, true).len() == 1;
-        if let Some(descriptor) = llama3_descriptor(&name, meta("general.size_label").as_deref()).filter(|_| has_headers) {
+        if let Some(descriptor) =
+            llama3_descriptor(&name, meta("general.size_label").as_deref()).filter(|_| has_headers)
+        {
             tracing::info!("model `{model_id}` is {descriptor}: using the Llama 3 prompt format");
             return Ok(Self::Llama3 { descriptor });
         }
@@ -159,7 +161,10 @@ mod tests {
 
     #[test]
     fn llama3_models_are_recognised_by_name() {
-        assert_eq!(llama3_descriptor("Meta Llama 3.1 8B Instruct", Some("8B")).as_deref(), Some("Llama3.1-8B-Instruct"));
+        assert_eq!(
+            llama3_descriptor("Meta Llama 3.1 8B Instruct", Some("8B")).as_deref(),
+            Some("Llama3.1-8B-Instruct")
+        );
         assert_eq!(llama3_descriptor("Llama-3.2-1B-Instruct", None).as_deref(), Some("Llama3.2-1B-Instruct"));
         assert_eq!(llama3_descriptor("Meta-Llama-3-8B", None).as_deref(), Some("Llama3-8B"));
         assert_eq!(llama3_descriptor("llama3.2 3b", None).as_deref(), Some("Llama3.2-3B"));
