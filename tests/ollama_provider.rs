@@ -464,7 +464,8 @@ async fn completion_plain_and_streamed() {
         (&sent["prompt"], &sent["raw"], &sent["stream"]),
         (&json!("once upon a time"), &json!(false), &json!(false))
     );
-    assert_eq!(sent["options"], json!({"num_predict": 3}));
+    // The default strategy is greedy, which is sent as temperature 0.
+    assert_eq!(sent["options"], json!({"temperature": 0.0, "num_predict": 3}));
     assert_eq!(r.completion_message.content.as_text(" "), "echo: once upon");
     assert_eq!(r.completion_message.stop_reason, StopReason::OutOfTokens);
 

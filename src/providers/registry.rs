@@ -145,6 +145,15 @@ const REMOTE_PASSTHROUGH: &[ConfigField] = fields! {
     "port": Integer, required true; "port of that server",
 };
 
+#[cfg(feature = "embedded")]
+const EMBEDDED_BUILD: Option<BuildFn> = Some(super::inference::embedded::build);
+#[cfg(feature = "embedded")]
+const EMBEDDED_NOTE: &str = "";
+#[cfg(not(feature = "embedded"))]
+const EMBEDDED_BUILD: Option<BuildFn> = None;
+#[cfg(not(feature = "embedded"))]
+const EMBEDDED_NOTE: &str = "this build was made without the `embedded` cargo feature";
+
 const NO_GPU: &str = "needs a CUDA GPU, torch and the model's checkpoint in ~/.llama/checkpoints/<model>; use `embedded` (CPU, GGUF models) instead, or `remote::ollama` / `remote::openai`";
 const PASSTHROUGH_NOTE: &str = "proxying to another Llama Stack server is not available in this build";
 
@@ -175,8 +184,8 @@ fn inference_specs() -> Vec<ProviderSpec> {
                 "context_length": Integer = "4096"; "context window in tokens",
                 "max_concurrent": Integer = "1"; "requests generated at the same time; others wait their turn",
             },
-            note: "",
-            build: Some(super::inference::embedded::build),
+            note: EMBEDDED_NOTE,
+            build: EMBEDDED_BUILD,
         },
         ProviderSpec {
             api,

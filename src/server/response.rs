@@ -1,5 +1,5 @@
 //! Turning results into HTTP responses: error shapes and SSE framing, in the dialect of the
-//! route (upstream's for the Llama Stack routes, OpenAI's for `/v1/*`).
+//! route (upstream's for the Llama Stack routes, `OpenAI`'s for `/v1/*`).
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -56,7 +56,7 @@ fn frame(payload: &[u8]) -> Bytes {
 pub enum Dialect {
     /// Upstream's: `{"detail": ...}` errors, and a stream that simply ends.
     LlamaStack,
-    /// OpenAI's (`/v1/*`): `{"error": {"message", "type", "param", "code"}}` errors, and
+    /// `OpenAI`'s (`/v1/*`): `{"error": {"message", "type", "param", "code"}}` errors, and
     /// `data: [DONE]` after the last event of a stream that ended well.
     OpenAi,
 }
@@ -127,7 +127,21 @@ impl Dialect {
                         None => return futures::future::ready(None),
                     },
                 };
-                futures::future::ready(Some(Ok::<_, std::convert::Infallible>(out)))
+                futures::future::ready(Some(out))
+            })
+            // Events already waiting are written together: one write instead of one per event
+            // when a backend sends faster than the client reads, and no wait when it does not.
+            .ready_chunks(64)
+            .map(|frames| {
+                Ok::<_, std::convert::Infallible>(if frames.len() == 1 {
+                    frames.into_iter().next().unwrap_or_default()
+                } else {
+                    let mut buf = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+                    for f in &frames {
+                        buf.put_slice(f);
+                    }
+                    buf.freeze()
+                })
             })
             .boxed();
         let mut r = Response::new(Body::from_stream(framed));
@@ -137,7 +151,7 @@ impl Dialect {
     }
 }
 
-/// An error in OpenAI's shape. `param` is the offending body field of a validation problem and
+/// An error in `OpenAI`'s shape. `param` is the offending body field of a validation problem and
 /// `code` its kind; other errors carry a code for their class.
 pub fn openai_error_body(e: &Error) -> Value {
     let status = e.status_code();
@@ -145,10 +159,10 @@ pub fn openai_error_body(e: &Error) -> Value {
         Error::Validation(issues) => {
             let message = issues.iter().map(|i| format!("{}: {}", param(&i.loc), i.msg)).collect::<Vec<_>>().join("; ");
             let first = issues.first();
-            openai_error(&message, status, first.map(|i| param(&i.loc)), first.map(|i| i.kind.clone()))
+            openai_error(&message, status, first.map(|i| param(&i.loc)).as_deref(), first.map(|i| i.kind.as_str()))
         }
         Error::Io(_) | Error::Storage(_) | Error::Internal(_) => {
-            openai_error("Internal server error: An unexpected error occurred.", status, None, Some("internal_error".into()))
+            openai_error("Internal server error: An unexpected error occurred.", status, None, Some("internal_error"))
         }
         other => {
             let code = match other {
@@ -159,12 +173,12 @@ pub fn openai_error_body(e: &Error) -> Value {
                 Error::PermissionDenied(_) => Some("permission_denied"),
                 _ => None,
             };
-            openai_error(&other.to_string(), status, None, code.map(str::to_owned))
+            openai_error(&other.to_string(), status, None, code)
         }
     }
 }
 
-fn openai_error(message: &str, status: u16, param: Option<String>, code: Option<String>) -> Value {
+fn openai_error(message: &str, status: u16, param: Option<&str>, code: Option<&str>) -> Value {
     let kind = match status {
         401 => "authentication_error",
         403 => "permission_error",
@@ -177,7 +191,7 @@ fn openai_error(message: &str, status: u16, param: Option<String>, code: Option<
     json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
 }
 
-/// A field location as OpenAI names parameters: `messages[0].content`, without the `body` root.
+/// A field location as `OpenAI` names parameters: `messages[0].content`, without the `body` root.
 fn param(loc: &[String]) -> String {
     let mut out = String::new();
     for part in loc.iter().skip_while(|p| *p == "body" || *p == "query") {
@@ -198,5 +212,53 @@ fn param(loc: &[String]) -> String {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         error_response(&self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_errors_name_the_parameter_and_class() {
+        let e = Error::field(&["body", "messages", "0", "content"], "Field required", "missing");
+        assert_eq!(
+            openai_error_body(&e),
+            json!({"error": {"message": "messages[0].content: Field required", "type": "invalid_request_error",
+                             "param": "messages[0].content", "code": "missing"}})
+        );
+        let e = Error::Unavailable { provider: "p".into(), message: "down".into() };
+        let body = openai_error_body(&e);
+        assert_eq!((body["error"]["type"].as_str(), body["error"]["code"].as_str()), (Some("server_error"), Some("service_unavailable")));
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("provider `p`")));
+        let body = openai_error_body(&Error::internal("secret detail"));
+        assert!(!body.to_string().contains("secret"));
+        assert_eq!(openai_error_body(&Error::invalid("bad"))["error"]["param"], Value::Null);
+    }
+
+    async fn body_of(dialect: Dialect, items: Vec<crate::error::Result<Bytes>>) -> String {
+        let reply = Reply::Stream(futures::stream::iter(items).boxed());
+        let bytes = axum::body::to_bytes(dialect.reply(reply).into_body(), usize::MAX).await.unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn openai_streams_end_with_done_unless_they_fail() {
+        let ok = || Ok(Bytes::from_static(b"{\"n\":1}"));
+        assert_eq!(body_of(Dialect::OpenAi, vec![ok(), ok()]).await, "data: {\"n\":1}\n\ndata: {\"n\":1}\n\ndata: [DONE]\n\n");
+        assert_eq!(body_of(Dialect::LlamaStack, vec![ok()]).await, "data: {\"n\":1}\n\n");
+        let failed = body_of(Dialect::OpenAi, vec![ok(), Err(Error::Timeout("slow".into())), ok()]).await;
+        let frames: Vec<&str> = failed.split("\n\n").filter(|f| !f.is_empty()).collect();
+        assert_eq!(frames.len(), 2, "{failed}");
+        let error: Value = serde_json::from_str(frames[1].trim_start_matches("data: ")).unwrap_or_default();
+        assert_eq!(error["error"]["code"], "timeout");
+        let failed = body_of(Dialect::LlamaStack, vec![Err(Error::Timeout("slow".into()))]).await;
+        assert!(failed.starts_with("data: {\"error\":{\"message\":\"Operation timed out: slow\"}}"), "{failed}");
+    }
+
+    #[test]
+    fn dialects_by_group() {
+        assert_eq!(Dialect::of(Group::Extension("openai")), Dialect::OpenAi);
+        assert_eq!(Dialect::of(Group::Api(crate::config::Api::Inference)), Dialect::LlamaStack);
     }
 }

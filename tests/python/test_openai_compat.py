@@ -315,9 +315,15 @@ def test_chained_stacks(stack_a, state_dir, server):
 
     r = client.inference.completion(model="qwen:0.5b", content="once", stream=False)
     assert r.completion_message.content.startswith(" tok0")
-    chunks = list(client.inference.completion(model="qwen:0.5b", content="once", stream=True,
-                                              sampling_params={"max_tokens": 2}))
-    assert "".join(c.delta for c in chunks) == " tok0 tok1" and chunks[-1].stop_reason == "end_of_turn"
+    # (The 0.0.41 client does not decode streamed completions; read the events directly.)
+    with httpx.stream(
+        "POST",
+        b.url + "/inference/completion",
+        json={"model": "qwen:0.5b", "content": "once", "stream": True, "sampling_params": {"max_tokens": 2}},
+    ) as r:
+        frames = [f for f in r.read().decode().split("\n\n") if f]
+    chunks = [json.loads(f[len("data: "):]) for f in frames]
+    assert "".join(c["delta"] for c in chunks) == " tok0 tok1" and chunks[-1]["stop_reason"] == "end_of_turn"
     assert len(client.inference.embeddings.create(model="qwen:0.5b", contents=["a"]).embeddings[0]) == 384
 
     # B's own /v1 routes, two stacks deep, for the openai client.

@@ -1,6 +1,6 @@
 //! `/v1/*`: OpenAI-compatible routes over the same routing tables and providers as the Llama
-//! Stack routes, so OpenAI's clients (and this stack's own `remote::openai` provider) can use
-//! a stack. The server answers these routes' errors in OpenAI's shape and closes their streams
+//! Stack routes, so `OpenAI`'s clients (and this stack's own `remote::openai` provider) can use
+//! a stack. The server answers these routes' errors in `OpenAI`'s shape and closes their streams
 //! with `data: [DONE]` (see `server::response::Dialect`).
 
 mod request;

@@ -1,4 +1,4 @@
-//! OpenAI request bodies and their translation into the Llama Stack requests the providers take.
+//! `OpenAI` request bodies and their translation into the Llama Stack requests the providers take.
 //! A parameter we cannot honour is refused with a 400 naming it, rather than dropped silently.
 
 use indexmap::IndexMap;
@@ -34,7 +34,7 @@ pub(super) struct Common {
     pub frequency_penalty: Option<f64>,
     #[serde(default)]
     pub logit_bias: Option<Value>,
-    /// Not OpenAI's own: vLLM's, and what this stack's `remote::openai` provider sends.
+    /// Not `OpenAI`'s own: vLLM's, and what this stack's `remote::openai` provider sends.
     #[serde(default)]
     pub top_k: Option<i64>,
     #[serde(default)]
@@ -131,6 +131,9 @@ pub(super) struct EmbeddingsBody {
     pub dimensions: Option<Value>,
 }
 
+/// The temperature `OpenAI` samples at when a request names none.
+const OPENAI_DEFAULT_TEMPERATURE: f64 = 1.0;
+
 /// A 400 naming the body field `param` (dotted, with `[i]` for list items).
 pub(super) fn bad(param: &str, msg: impl Into<String>) -> Error {
     let mut loc = vec!["body".to_owned()];
@@ -174,15 +177,15 @@ impl Common {
     }
 
     /// The sampling parameters: `top_k` picks the top-k strategy, `top_p` the top-p one, and
-    /// temperature alone keeps the default strategy, which providers sample by temperature.
+    /// temperature alone keeps the default strategy, which providers sample by temperature. An
+    /// absent temperature is `OpenAI`'s default of 1; 0 means greedy decoding.
     fn sampling(&self, max_tokens: Option<i64>) -> Result<SamplingParams> {
         let mut p = SamplingParams::default();
-        if let Some(t) = self.temperature {
-            if !(0.0..=2.0).contains(&t) {
-                return Err(bad("temperature", format!("must be between 0 and 2, got {t}")));
-            }
-            p.temperature = Some(t);
+        let t = self.temperature.unwrap_or(OPENAI_DEFAULT_TEMPERATURE);
+        if !(0.0..=2.0).contains(&t) {
+            return Err(bad("temperature", format!("must be between 0 and 2, got {t}")));
         }
+        p.temperature = Some(t);
         if let Some(v) = self.top_p {
             if !(0.0..=1.0).contains(&v) {
                 return Err(bad("top_p", format!("must be between 0 and 1, got {v}")));
@@ -399,7 +402,7 @@ fn messages(input: Vec<ChatMessage>) -> Result<Vec<Message>> {
     Ok(out)
 }
 
-/// Call arguments as an object; OpenAI sends them as JSON text.
+/// Call arguments as an object; `OpenAI` sends them as JSON text.
 fn arguments(value: &Value, at: &str) -> Result<JsonObject> {
     match value {
         Value::Object(m) => Ok(m.clone()),
@@ -603,6 +606,7 @@ mod tests {
         let r = c.into_request().unwrap();
         assert_eq!(r.content, InterleavedTextMedia::Text("once".into()));
         assert_eq!((r.sampling().strategy, r.sampling().top_k, r.sampling().max_tokens), (SamplingStrategy::TopK, Some(3), Some(5)));
+        assert_eq!(r.sampling().temperature, Some(1.0));
         let c: CompletionBody = serde_json::from_value(json!({"model": "m", "prompt": [1, 2]})).unwrap();
         assert_eq!(param_of(&c.into_request().unwrap_err()), ["body", "prompt"]);
         let c: CompletionBody = serde_json::from_value(json!({"model": "m", "prompt": "x", "echo": true})).unwrap();

@@ -1,4 +1,4 @@
-//! Llama Stack answers written as OpenAI's: chat completions and their chunks, text
+//! Llama Stack answers written as `OpenAI`'s: chat completions and their chunks, text
 //! completions, embedding lists (as floats or base64), and the model list.
 
 use serde_json::{Map, Value, json};
@@ -22,12 +22,12 @@ impl Head {
         Self { id: format!("{prefix}-{}", uuid::Uuid::new_v4()), created: chrono::Utc::now().timestamp(), model: model.to_owned() }
     }
 
-    fn object(&self, object: &str, choices: Value) -> Value {
+    fn object(&self, object: &str, choices: &Value) -> Value {
         json!({"id": self.id, "object": object, "created": self.created, "model": self.model, "choices": choices})
     }
 }
 
-/// OpenAI's `finish_reason` for a stop reason.
+/// `OpenAI`'s `finish_reason` for a stop reason.
 pub(super) fn finish_reason(stop: StopReason, called_tool: bool) -> &'static str {
     match stop {
         StopReason::EndOfMessage if called_tool => "tool_calls",
@@ -61,7 +61,7 @@ pub(super) fn chat_completion(head: &Head, m: &CompletionMessage) -> Value {
         "finish_reason": finish_reason(m.stop_reason, !m.tool_calls.is_empty()),
         "logprobs": null,
     });
-    head.object("chat.completion", json!([choice]))
+    head.object("chat.completion", &json!([choice]))
 }
 
 /// Turns a stream of chat events into `chat.completion.chunk` objects.
@@ -82,7 +82,7 @@ impl ChatChunker {
             self.sent_role = true;
         }
         let choice = json!({"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null});
-        self.head.object("chat.completion.chunk", json!([choice]))
+        self.head.object("chat.completion.chunk", &json!([choice]))
     }
 
     /// The chunk for one event, or `None` for an event with nothing to tell: a tool call still
@@ -129,14 +129,14 @@ pub(super) fn completion(head: &Head, m: &CompletionMessage) -> Value {
         "finish_reason": finish_reason(m.stop_reason, false),
         "logprobs": null,
     });
-    head.object("text_completion", json!([choice]))
+    head.object("text_completion", &json!([choice]))
 }
 
-/// One streamed text completion chunk (OpenAI names them `text_completion` too).
+/// One streamed text completion chunk (`OpenAI` names them `text_completion` too).
 pub(super) fn completion_chunk(head: &Head, c: &CompletionResponseStreamChunk) -> Value {
     let finish = c.stop_reason.map(|s| finish_reason(s, false));
     let choice = json!({"index": 0, "text": c.delta, "finish_reason": finish, "logprobs": null});
-    head.object("text_completion", json!([choice]))
+    head.object("text_completion", &json!([choice]))
 }
 
 /// The embedding list. No token counts are known, so `usage` is left out.
@@ -152,7 +152,7 @@ pub(super) fn embeddings(model: &str, vectors: &[Vec<f64>], base64: bool) -> Val
     json!({"object": "list", "data": data, "model": model})
 }
 
-/// The vector as little-endian 32-bit floats in standard base64, OpenAI's `base64` encoding.
+/// The vector as little-endian 32-bit floats in standard base64, `OpenAI`'s `base64` encoding.
 fn base64_f32(v: &[f64]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     #[allow(clippy::cast_possible_truncation, reason = "the encoding is 32-bit floats by definition")]

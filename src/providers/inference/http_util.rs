@@ -1,5 +1,5 @@
 //! What the HTTP-backed inference providers share: cutting a streamed body into lines, error text
-//! from a failed request, and the function-tool schema (OpenAI's format, which Ollama takes too).
+//! from a failed request, and the function-tool schema (`OpenAI`'s format, which Ollama takes too).
 
 use std::error::Error as _;
 

@@ -100,7 +100,7 @@ impl Origin {
     }
 }
 
-/// The message of an error body in any of the shapes servers use: OpenAI's
+/// The message of an error body in any of the shapes servers use: `OpenAI`'s
 /// `{"error": {"message"}}`, `{"error": "..."}` (Ollama, llama.cpp), or `{"detail": ...}`.
 fn message_of(body: &Value) -> Option<String> {
     if let Some(e) = body.get("error") {

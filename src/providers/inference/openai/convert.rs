@@ -1,4 +1,4 @@
-//! Translation between the Llama Stack request and response types and OpenAI's chat and
+//! Translation between the Llama Stack request and response types and `OpenAI`'s chat and
 //! completion JSON: messages, tool calls, tool definitions, sampling parameters and finish reasons.
 
 use serde_json::{Map, Value, json};
@@ -16,13 +16,19 @@ use crate::types::inference::{ChatCompletionRequest, ChatCompletionResponse, Com
 const TEXT_SEP: &str = " ";
 
 /// Adds the sampling parameters to a request body, with the same rules as the Ollama provider:
-/// temperature under every strategy (zero meaning "not set", as upstream treats falsy values),
-/// `top_p` and `top_k` only under the strategy that uses them, `max_tokens` when positive.
-/// `top_k` and `repetition_penalty` are not OpenAI's own; vLLM and llama.cpp take them, and they
-/// are only sent when the caller asked for them.
+/// a non-zero temperature under every strategy (clients set it without naming a strategy), else
+/// 0 under the greedy strategy so greedy really is greedy; `top_p` and `top_k` only under the
+/// strategy that uses them; `max_tokens` when positive. `top_k` and `repetition_penalty` are not
+/// `OpenAI`'s own; vLLM and llama.cpp take them, and they are only sent when the caller asked.
 pub(super) fn add_sampling(body: &mut Map<String, Value>, p: &SamplingParams) {
-    if let Some(t) = p.temperature.filter(|t| *t != 0.0) {
-        body.insert("temperature".into(), json!(t));
+    match p.temperature.filter(|t| *t != 0.0) {
+        Some(t) => {
+            body.insert("temperature".into(), json!(t));
+        }
+        None if p.strategy == SamplingStrategy::Greedy => {
+            body.insert("temperature".into(), json!(0.0));
+        }
+        None => {}
     }
     if p.strategy == SamplingStrategy::TopP {
         if let Some(v) = p.top_p.filter(|v| *v != 0.0) {
@@ -128,7 +134,7 @@ fn items(content: &InterleavedTextMedia) -> Vec<MediaItem> {
     }
 }
 
-/// Text of a message that cannot carry images in OpenAI's format.
+/// Text of a message that cannot carry images in `OpenAI`'s format.
 fn text_only(content: &InterleavedTextMedia, at: &str) -> Result<String> {
     if content.has_media() {
         return Err(Error::invalid(format!(
@@ -156,7 +162,7 @@ fn user_content(content: &InterleavedTextMedia, extra: Option<String>, at: &str)
     Ok(Value::Array(parts))
 }
 
-/// An image as an `image_url` part: a web address or a `data:` URI, both of which OpenAI's
+/// An image as an `image_url` part: a web address or a `data:` URI, both of which `OpenAI`'s
 /// format takes as they are.
 fn image_part(img: &ImageMedia, at: &str) -> Result<Value> {
     match &img.image {
@@ -254,11 +260,12 @@ mod tests {
             add_sampling(&mut m, &serde_json::from_value(v).unwrap());
             Value::Object(m)
         };
-        assert_eq!(body(json!({})), json!({}));
+        assert_eq!(body(json!({})), json!({"temperature": 0.0}));
         assert_eq!(
             body(json!({"strategy": "top_p", "temperature": 0.7, "top_p": 0.9, "top_k": 5, "max_tokens": 0})),
             json!({"temperature": 0.7, "top_p": 0.9})
         );
+        assert_eq!(body(json!({"strategy": "top_p", "top_p": 0.5})), json!({"top_p": 0.5}));
         assert_eq!(
             body(json!({"strategy": "top_k", "top_k": 40, "max_tokens": 64, "repetition_penalty": 1.1})),
             json!({"top_k": 40, "max_tokens": 64, "repetition_penalty": 1.1})

@@ -1,6 +1,6 @@
-//! `remote::openai`: inference through any server that speaks OpenAI's HTTP API (`/models`,
+//! `remote::openai`: inference through any server that speaks `OpenAI`'s HTTP API (`/models`,
 //! `/chat/completions`, `/completions`, `/embeddings`): vLLM's and llama.cpp's servers,
-//! LM Studio, OpenAI itself, or another Llama Stack's `/v1` routes.
+//! LM Studio, `OpenAI` itself, or another Llama Stack's `/v1` routes.
 
 mod client;
 mod convert;

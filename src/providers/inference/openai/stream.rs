@@ -1,4 +1,4 @@
-//! Streamed OpenAI answers turned into Llama Stack stream events. For chat: `start`, a
+//! Streamed `OpenAI` answers turned into Llama Stack stream events. For chat: `start`, a
 //! `progress` per text delta, then the tool calls (whose pieces arrive spread over many events
 //! and are put together here), then `complete` with the stop reason.
 
@@ -37,14 +37,11 @@ fn merge(calls: &mut Vec<PartialCall>, piece: DeltaToolCall) {
         (None, Some(id)) => calls.iter().position(|c| c.id.as_deref() == Some(id)),
         (None, None) => calls.len().checked_sub(1),
     };
-    let call = match slot {
-        Some(s) => &mut calls[s],
-        None => {
-            calls.push(PartialCall { index: piece.index, ..PartialCall::default() });
-            let last = calls.len() - 1;
-            &mut calls[last]
-        }
-    };
+    let slot = slot.unwrap_or_else(|| {
+        calls.push(PartialCall { index: piece.index, ..PartialCall::default() });
+        calls.len() - 1
+    });
+    let call = &mut calls[slot];
     if let Some(id) = piece.id.filter(|id| !id.is_empty()) {
         call.id = Some(id);
     }

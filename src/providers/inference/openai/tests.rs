@@ -67,18 +67,21 @@ fn embeddings_come_back_in_input_order() {
 
 // ---------------------------------------------------------------- against a served fake
 
+/// A request the fake saw: what it was for, its `Authorization` header, its body.
+type Request = (String, Option<String>, Value);
+
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, Option<String>, Value)>>>);
+struct Seen(Arc<Mutex<Vec<Request>>>);
 
 impl Seen {
-    fn last(&self) -> (String, Option<String>, Value) {
+    fn last(&self) -> Request {
         self.0.lock().unwrap().last().cloned().unwrap()
     }
 }
 
 fn sse(events: &[Value]) -> Response {
-    let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-    body.push_str("data: [DONE]\n\n");
+    let frames: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    let body = frames.concat() + "data: [DONE]\n\n";
     ([("content-type", "text/event-stream")], body).into_response()
 }
 
@@ -132,7 +135,7 @@ async fn serve_fake(seen: Seen) -> String {
     format!("http://{addr}/v1")
 }
 
-fn provider(url: &str, extra: Value) -> OpenAiInference {
+fn provider(url: &str, extra: &Value) -> OpenAiInference {
     let mut config = json!({"url": url, "timeout": 1});
     if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
         c.extend(e.clone());
@@ -149,15 +152,15 @@ fn user(text: &str, stream: bool) -> ChatCompletionRequest {
 async fn talks_to_an_openai_compatible_server() {
     let seen = Seen::default();
     let url = serve_fake(seen.clone()).await;
-    let p = provider(&url, json!({"api_key": null}));
+    let p = provider(&url, &json!({"api_key": null}));
     let listed: Vec<String> = p.list_models().await.unwrap().into_iter().map(|m| m.identifier).collect();
     assert_eq!(listed, ["m1", "slow"]);
 
     let m = model("m1", "m1");
     let ctx = RequestContext::from_header(Some(r#"{"openai_api_key": "sk-request"}"#));
-    let r = p.chat_completion(&m, user("hi", false), &ctx).await.unwrap();
-    assert_eq!(r.completion_message.content, InterleavedTextMedia::Text("hello".into()));
-    assert_eq!(r.completion_message.stop_reason, StopReason::EndOfTurn);
+    let reply = p.chat_completion(&m, user("hi", false), &ctx).await.unwrap();
+    assert_eq!(reply.completion_message.content, InterleavedTextMedia::Text("hello".into()));
+    assert_eq!(reply.completion_message.stop_reason, StopReason::EndOfTurn);
     let (_, auth, body) = seen.last();
     assert_eq!(auth.as_deref(), Some("Bearer sk-request"));
     assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
@@ -167,8 +170,8 @@ async fn talks_to_an_openai_compatible_server() {
     let events: Vec<_> = p.chat_completion_stream(&m, user("hi", true), &ctx).await.unwrap().collect().await;
     let events: Vec<_> = events.into_iter().map(Result::unwrap).collect();
     assert_eq!(events.len(), 4, "{events:?}");
-    let EventDelta::ToolCall(d) = &events[2].event.delta else { unreachable!("{events:?}") };
-    let ToolCallDeltaContent::Call(call) = &d.content else { unreachable!("{d:?}") };
+    let EventDelta::ToolCall(delta) = &events[2].event.delta else { unreachable!("{events:?}") };
+    let ToolCallDeltaContent::Call(call) = &delta.content else { unreachable!("{delta:?}") };
     assert_eq!((call.call_id.as_str(), &call.arguments["city"]), ("c1", &json!("Rome")));
     assert_eq!(events[3].event.stop_reason, Some(StopReason::EndOfMessage));
 
@@ -178,21 +181,21 @@ async fn talks_to_an_openai_compatible_server() {
     assert_eq!(text, "one two");
     assert_eq!(chunks.last().unwrap().as_ref().unwrap().stop_reason, Some(StopReason::OutOfTokens));
 
-    let e = p.embeddings(&m, vec!["a".into()], &ctx).await.unwrap();
-    assert_eq!(e.embeddings, vec![vec![0.5, 0.25]]);
+    let vectors = p.embeddings(&m, vec!["a".into()], &ctx).await.unwrap();
+    assert_eq!(vectors.embeddings, vec![vec![0.5, 0.25]]);
 }
 
 #[tokio::test]
 async fn registration_checks_the_served_names() {
     let seen = Seen::default();
     let url = serve_fake(seen).await;
-    let p = provider(&url, json!({}));
+    let p = provider(&url, &json!({}));
     p.register_model(&model("alias", "m1")).await.unwrap();
     assert_eq!(p.name_for(&model("alias", "ignored")).unwrap(), "m1");
     let e = p.register_model(&model("x", "absent")).await.unwrap_err().to_string();
     assert!(e.contains("absent") && e.contains("m1, slow") && e.contains("remote-openai"), "{e}");
     // A configured list is taken as it is, without asking the server.
-    let listed = provider("http://127.0.0.1:9/v1", json!({"models": ["only"]})).list_models().await.unwrap();
+    let listed = provider("http://127.0.0.1:9/v1", &json!({"models": ["only"]})).list_models().await.unwrap();
     assert_eq!(listed[0].metadata[MODEL_KEY], "only");
 }
 
@@ -200,7 +203,7 @@ async fn registration_checks_the_served_names() {
 async fn failures_name_the_provider_and_never_hang() {
     let seen = Seen::default();
     let url = serve_fake(seen).await;
-    let p = provider(&url, json!({}));
+    let p = provider(&url, &json!({}));
     let ctx = RequestContext::default();
 
     let started = Instant::now();
@@ -214,7 +217,7 @@ async fn failures_name_the_provider_and_never_hang() {
     assert!(e.to_string().contains("does not exist") && e.to_string().contains("remote-openai"), "{e}");
 
     // Nothing listens on port 9.
-    let down = provider("http://127.0.0.1:9/v1", json!({}));
+    let down = provider("http://127.0.0.1:9/v1", &json!({}));
     assert!(down.list_models().await.unwrap().is_empty());
     let e = down.chat_completion(&model("m", "m"), user("x", true), &ctx).await.unwrap_err();
     assert_eq!(e.status_code(), 503, "{e}");

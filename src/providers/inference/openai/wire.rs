@@ -1,5 +1,5 @@
 //! The parts of OpenAI-compatible answers we read. Every field has a default where servers
-//! differ, so vLLM, llama.cpp, LM Studio and OpenAI itself all decode.
+//! differ, so vLLM, llama.cpp, LM Studio and `OpenAI` itself all decode.
 
 use serde::Deserialize;
 use serde_json::Value;
