@@ -686,7 +686,7 @@ def main():
         env = dict(os.environ, VIRTUAL_ENV=str(a.ours_venv))
         servers["ours"] = Server("ours", [a.ours_venv / "bin/llama", "stack", "run", cfg, "--port", a.ours_port],
                                  a.ours_port, env, logs / "ours.log")
-    fake = Server("fake", [fake_py, HERE / "fake_backend.py", "--port", a.fake_port], a.fake_port,
+    fake = Server("fake", [fake_py, HERE.parent / "tests" / "support" / "fake_backend.py", "--port", a.fake_port], a.fake_port,
                   dict(os.environ), logs / "fake.log")
     for f in logs.glob("*.log"):
         f.unlink()

@@ -9,7 +9,7 @@ venv=${BASELINE_VENV:-$HOME/.cache/lsrs-baseline/venv}
 tool_py=${TOOL_PY:-$HOME/.cache/lsrs-baseline/toolvenv/bin/python}
 fake_port=${FAKE_PORT:-18001}; port=${PORT:-15000}; out=${OUT:-$here/results/baseline}
 mkdir -p "$out"
-"$tool_py" "$here/fake_backend.py" --port "$fake_port" > "$out/fake.log" 2>&1 &
+"$tool_py" "$here/../tests/support/fake_backend.py" --port "$fake_port" > "$out/fake.log" 2>&1 &
 fake_pid=$!
 trap 'kill $fake_pid 2>/dev/null || true' EXIT
 sleep 0.5

@@ -31,11 +31,11 @@ fi
 
 step "lints"
 cargo fmt --check 2>/dev/null || echo "(cargo fmt not installed or formatting differs; not a failure)"
-cargo clippy --all-targets --locked -q -- -D warnings
-cargo clippy --lib --features python --locked -q -- -D warnings
+cargo clippy --all-targets --features embedded --locked -q -- -D warnings
+cargo clippy --lib --features python,embedded --locked -q -- -D warnings
 
 step "rust tests"
-cargo test --locked --all-targets
+cargo test --locked --all-targets --features embedded
 
 step "python extension"
 VIRTUAL_ENV="$(cd "$VENV" && pwd)" "$VENV/bin/maturin" develop --profile dev --locked -q
