@@ -71,8 +71,8 @@ impl Stack {
                 unavailable.entry(api).or_insert(why);
                 continue;
             };
-            let built = build(BuildArgs { provider_id: provider_id.clone(), config: cfg }).await?;
-            match built {
+            let instance = build(BuildArgs { provider_id: provider_id.clone(), config: cfg }).await?;
+            match instance {
                 ProviderImpl::Inference(p) => {
                     inference.insert(provider_id, p);
                 }

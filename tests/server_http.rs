@@ -1,5 +1,7 @@
-//! The HTTP server booted on an ephemeral port: routes, error shapes, limits, inspect,
-//! registrations surviving a restart, and graceful shutdown.
+//! The HTTP server booted on an ephemeral port: routes, error shapes, limits, inspect, panics
+//! and graceful shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "helpers of a test may fail loudly")]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -39,20 +39,34 @@ impl FieldKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ConfigField {
     pub name: &'static str,
-    #[serde(rename = "type")]
     pub kind: FieldKind,
     pub required: bool,
     /// JSON text of the default; `None` means the default is null (when not required).
-    #[serde(serialize_with = "default_as_json")]
     pub default: Option<&'static str>,
     pub description: &'static str,
 }
 
-fn default_as_json<S: serde::Serializer>(v: &Option<&'static str>, s: S) -> Result<S::Ok, S::Error> {
-    v.and_then(|t| serde_json::from_str::<Value>(t).ok()).unwrap_or(Value::Null).serialize(s)
+impl ConfigField {
+    /// The default as a JSON value (null when there is none).
+    pub fn default_value(&self) -> Value {
+        self.default.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for ConfigField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("name", self.name)?;
+        m.serialize_entry("type", &self.kind)?;
+        m.serialize_entry("required", &self.required)?;
+        m.serialize_entry("default", &self.default_value())?;
+        m.serialize_entry("description", self.description)?;
+        m.end()
+    }
 }
 
 /// Builds a provider from its checked config and the APIs it depends on.
@@ -94,7 +108,7 @@ impl ProviderSpec {
                     )));
                 }
                 None => {
-                    let d = f.default.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null);
+                    let d = f.default_value();
                     out.insert(f.name.to_owned(), d);
                 }
                 Some(Value::Null) => {}
@@ -157,6 +171,7 @@ const EMBEDDED_NOTE: &str = "this build was made without the `embedded` cargo fe
 const NO_GPU: &str = "needs a CUDA GPU, torch and the model's checkpoint in ~/.llama/checkpoints/<model>; use `embedded` (CPU, GGUF models) instead, or `remote::ollama` / `remote::openai`";
 const PASSTHROUGH_NOTE: &str = "proxying to another Llama Stack server is not available in this build";
 
+#[allow(clippy::too_many_lines, reason = "a table: one entry per provider type")]
 fn inference_specs() -> Vec<ProviderSpec> {
     let api = Api::Inference;
     vec![

@@ -29,7 +29,7 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 const PROVIDER_DATA_HEADER: &str = "x-llamastack-providerdata";
 
-/// The OpenAPI document this server describes itself with (generated from the Python models).
+/// The `OpenAPI` document this server describes itself with (generated from the Python models).
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 #[derive(Clone)]
@@ -82,14 +82,11 @@ async fn handle(state: AppState, op: &Method, method: HttpMethod, uri: Uri, head
         Some(Ok(q)) => q,
         Some(Err(e)) => return dialect.error(&Error::field(&["query"], e.to_string(), "value_error")),
     };
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return dialect.simple_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
-            );
-        }
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return dialect.simple_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
+        );
     };
     let ctx = RequestContext::from_header(headers.get(PROVIDER_DATA_HEADER).and_then(|v| v.to_str().ok()));
     match (op.handler)(state.stack, Args::new(body, query), ctx).await {

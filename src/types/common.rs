@@ -150,16 +150,19 @@ string_enum!(StopReason {
 });
 string_enum!(SamplingStrategy { Greedy = "greedy", TopP = "top_p", TopK = "top_k" });
 
+#[allow(clippy::derivable_impls, reason = "string_enum! cannot mark a default variant")]
 impl Default for ToolChoice {
     fn default() -> Self {
         Self::Auto
     }
 }
+#[allow(clippy::derivable_impls, reason = "string_enum! cannot mark a default variant")]
 impl Default for ToolPromptFormat {
     fn default() -> Self {
         Self::Json
     }
 }
+#[allow(clippy::derivable_impls, reason = "string_enum! cannot mark a default variant")]
 impl Default for SamplingStrategy {
     fn default() -> Self {
         Self::Greedy
@@ -222,6 +225,7 @@ pub struct ToolResponse {
     pub content: InterleavedTextMedia,
 }
 
+#[allow(clippy::unnecessary_wraps, reason = "serde default for an Optional field")]
 fn default_true() -> Option<bool> {
     Some(true)
 }
@@ -329,6 +333,7 @@ pub struct TokenLogProbs {
     pub logprobs_by_token: indexmap::IndexMap<String, f64>,
 }
 
+#[allow(clippy::unnecessary_wraps, reason = "serde default for an Optional field")]
 fn some<T>(v: T) -> Option<T> {
     Some(v)
 }
