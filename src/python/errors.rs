@@ -9,6 +9,7 @@ use pyo3::exceptions::{
 
 use crate::error::Error;
 
+#[allow(clippy::needless_pass_by_value, reason = "by value so it reads as `.map_err(to_py)`")]
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     match e {

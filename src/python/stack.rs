@@ -50,7 +50,7 @@ impl PyStack {
         method: &str,
         body: Option<Vec<u8>>,
         query: Option<Vec<(String, String)>>,
-        provider_data: Option<String>,
+        provider_data: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| PyValueError::new_err(format!("unknown HTTP method `{method}`")))?;
@@ -63,7 +63,7 @@ impl PyStack {
         };
         let stack = Arc::clone(&self.stack);
         let args = Args::new(Bytes::from(body.unwrap_or_default()), query.unwrap_or_default());
-        let ctx = RequestContext::from_header(provider_data.as_deref());
+        let ctx = RequestContext::from_header(provider_data);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let reply = (op.handler)(stack, args, ctx).await.map_err(to_py)?;
             Python::attach(|py| -> PyResult<Py<PyAny>> {
