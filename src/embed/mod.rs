@@ -62,8 +62,9 @@ impl SentenceEmbedder {
             .with_truncation(Some(TruncationParams { max_length: settings.max_tokens, ..TruncationParams::default() }))
             .map_err(|e| model_error(&tokenizer_path, &*e))?;
 
-        let pad_id = u32::try_from(settings.bert.pad_token_id)
-            .map_err(|_| Error::config(format!("`{}`: pad_token_id is out of range", dir.join("config.json").display())))?;
+        let pad_id = u32::try_from(settings.bert.pad_token_id).map_err(|_| {
+            Error::config(format!("`{}`: pad_token_id is out of range", dir.join("config.json").display()))
+        })?;
         Ok(Self { model, tokenizer, pooling: settings.pooling, dimension: settings.bert.hidden_size, pad_id })
     }
 

@@ -52,10 +52,8 @@ mod tests {
     /// Two sentences of three token slots and two dims; the second has one padding slot whose
     /// (large) state must not leak into its mean.
     fn batch() -> Result<(Tensor, Tensor)> {
-        let hidden = Tensor::new(
-            &[[[1f32, 2.], [3., 4.], [5., 6.]], [[2., 0.], [4., 2.], [100., 100.]]],
-            &Device::Cpu,
-        )?;
+        let hidden =
+            Tensor::new(&[[[1f32, 2.], [3., 4.], [5., 6.]], [[2., 0.], [4., 2.], [100., 100.]]], &Device::Cpu)?;
         let mask = Tensor::new(&[[1f32, 1., 1.], [1., 1., 0.]], &Device::Cpu)?;
         Ok((hidden, mask))
     }

@@ -68,12 +68,9 @@ impl ModelSettings {
         // sentence-transformers cuts inputs at `max_seq_length` (256 for all-MiniLM-L6-v2), well
         // below the 512 positions BERT has; without that file the position table is the limit.
         let st_config = dir.join("sentence_bert_config.json");
-        let max_tokens = if st_config.is_file() {
-            read_json::<SentenceBertConfig>(&st_config)?.max_seq_length
-        } else {
-            None
-        }
-        .map_or(bert.max_position_embeddings, |n| n.min(bert.max_position_embeddings));
+        let max_tokens =
+            if st_config.is_file() { read_json::<SentenceBertConfig>(&st_config)?.max_seq_length } else { None }
+                .map_or(bert.max_position_embeddings, |n| n.min(bert.max_position_embeddings));
         if max_tokens < 2 {
             return Err(Error::config(format!(
                 "embedding model `{}`: a sequence limit of {max_tokens} tokens leaves no room for text",
@@ -150,8 +147,14 @@ mod tests {
     fn sentence_transformers_limit_and_pooling_are_read() -> Result<()> {
         let dir = folder(&[
             ("sentence_bert_config.json", r#"{"max_seq_length": 256, "do_lower_case": false}"#),
-            ("modules.json", r#"[{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#),
-            ("1_Pooling/config.json", r#"{"word_embedding_dimension": 4, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#),
+            (
+                "modules.json",
+                r#"[{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+            ),
+            (
+                "1_Pooling/config.json",
+                r#"{"word_embedding_dimension": 4, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#,
+            ),
         ])?;
         let s = ModelSettings::read(dir.path())?;
         assert_eq!((s.max_tokens, s.pooling, s.bert.hidden_size), (256, Pooling::Cls, 4));

@@ -82,8 +82,10 @@ class ReferenceBert:
         self.tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tok.no_truncation()
         self.tok.no_padding()
-        self.cls = self.tok.token_to_id("[CLS]")
-        self.sep = self.tok.token_to_id("[SEP]")
+        cls, sep = self.tok.token_to_id("[CLS]"), self.tok.token_to_id("[SEP]")
+        assert cls is not None and sep is not None, "the tokenizer lacks [CLS] or [SEP]"
+        self.cls: int = cls
+        self.sep: int = sep
         self._erf = np.vectorize(math.erf)
 
     def ids(self, text: str) -> List[int]:
@@ -137,7 +139,7 @@ def test_core_embeddings_match_float64_reference(model_dir: Path) -> None:
 
 
 def test_embed_sentences_bad_folder_raises_value_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(ValueError, match="tokenizer.json"):
-        (tmp_path / "config.json").write_text("{}")
-        (tmp_path / "model.safetensors").write_bytes(b"")
         _core.embed_sentences(str(tmp_path), ["hello"])
