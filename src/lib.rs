@@ -4,6 +4,7 @@
 //! its resolver, routing tables, providers, the operation table shared by the HTTP server and
 //! the bindings, and the server itself.
 
+pub mod api;
 pub mod config;
 pub mod embed;
 pub mod error;
@@ -12,9 +13,8 @@ pub mod logging;
 pub mod prompt;
 pub mod providers;
 pub mod routing;
-pub mod stack;
-pub mod api;
 pub mod server;
+pub mod stack;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -9,12 +9,12 @@ use indexmap::IndexMap;
 use crate::config::{Api, StackRunConfig};
 use crate::error::{Error, Result};
 use crate::kvstore::{self, KvStore, KvStoreConfig};
+use crate::providers::ProviderImpl;
 use crate::providers::inference::InferenceProvider;
 use crate::providers::memory::MemoryProvider;
 use crate::providers::registry::{self, BuildArgs};
 use crate::providers::safety::SafetyProvider;
 use crate::providers::telemetry::TelemetryProvider;
-use crate::providers::ProviderImpl;
 use crate::routing::{MemoryBankTable, ModelTable, ShieldTable};
 
 /// Order in which provider APIs are built: each only depends on ones before it.

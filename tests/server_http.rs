@@ -110,7 +110,8 @@ async fn inspect_routes_and_errors() {
     assert_eq!(st, 200);
     let apis: Vec<&str> = routes.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(apis.len(), 9, "{apis:?}");
-    let chat = routes["inference"].as_array().unwrap().iter().find(|r| r["route"] == "/inference/chat_completion").unwrap();
+    let chat =
+        routes["inference"].as_array().unwrap().iter().find(|r| r["route"] == "/inference/chat_completion").unwrap();
     assert_eq!(chat["method"], "post");
     assert_eq!(chat["provider_types"], json!(["remote::together"]));
 

@@ -55,9 +55,7 @@ where
     Reply::Stream(
         stream
             .map(|item| {
-                item.and_then(|v| {
-                    serde_json::to_vec(&v).map(Bytes::from).map_err(|e| Error::internal(e.to_string()))
-                })
+                item.and_then(|v| serde_json::to_vec(&v).map(Bytes::from).map_err(|e| Error::internal(e.to_string())))
             })
             .boxed(),
     )
@@ -155,18 +153,17 @@ impl Args {
 
 /// Checks that `stack` serves `api`, else the error says how to configure it.
 pub fn ensure_served(stack: &Stack, api: Api) -> Result<()> {
-    if stack.serves(api) && !stack.unavailable.contains_key(&api) {
-        Ok(())
-    } else {
-        Err(stack.not_served(api))
-    }
+    if stack.serves(api) && !stack.unavailable.contains_key(&api) { Ok(()) } else { Err(stack.not_served(api)) }
 }
 
 /// Finds the operation for a path and method. `None` when the path is unknown; an error naming
 /// the allowed method when only the method is wrong.
-pub fn find<'a>(ops: &'a [Method], path: &str, method: &http::Method) -> Option<std::result::Result<&'a Method, http::Method>> {
+pub fn find<'a>(
+    ops: &'a [Method],
+    path: &str,
+    method: &http::Method,
+) -> Option<std::result::Result<&'a Method, http::Method>> {
     let op = ops.iter().find(|o| o.path == path)?;
-    let ok = op.method == method
-        || (op.both && (method == http::Method::GET || method == http::Method::POST));
+    let ok = op.method == method || (op.both && (method == http::Method::GET || method == http::Method::POST));
     Some(if ok { Ok(op) } else { Err(op.method.clone()) })
 }

@@ -34,7 +34,8 @@ string_enum!(
 
 impl Api {
     /// APIs a run config gives providers for; the others are built by the stack itself.
-    pub const PROVIDABLE: &'static [Self] = &[Self::Inference, Self::Safety, Self::Agents, Self::Memory, Self::Telemetry];
+    pub const PROVIDABLE: &'static [Self] =
+        &[Self::Inference, Self::Safety, Self::Agents, Self::Memory, Self::Telemetry];
 
     /// The routing table that serves the objects this API routes by.
     pub fn routing_table(self) -> Option<Self> {
@@ -295,7 +296,8 @@ providers:
     fn errors_name_line_field_and_ids() {
         let e = StackRunConfig::from_yaml("providers: [\n", "t").unwrap_err().to_string();
         assert!(e.contains("line"), "{e}");
-        let e = StackRunConfig::from_yaml("providers:\n  inference:\n  - provider_type: x\n", "t").unwrap_err().to_string();
+        let e =
+            StackRunConfig::from_yaml("providers:\n  inference:\n  - provider_type: x\n", "t").unwrap_err().to_string();
         assert!(e.contains("providers.inference[0]") && e.contains("provider_id"), "{e}");
         let dup = "providers:\n  inference:\n  - {provider_id: a, provider_type: x}\n  - {provider_id: a, provider_type: y}\n";
         let e = StackRunConfig::from_yaml(dup, "t").unwrap_err().to_string();

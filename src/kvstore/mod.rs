@@ -186,10 +186,7 @@ impl KvStore for Namespaced {
     }
     async fn range(&self, start: &str, end: &str) -> Result<Vec<(String, String)>> {
         let rows = self.inner.range(&self.key(start), &self.key(end)).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(k, v)| k.strip_prefix(&self.prefix).map(|k| (k.to_owned(), v)))
-            .collect())
+        Ok(rows.into_iter().filter_map(|(k, v)| k.strip_prefix(&self.prefix).map(|k| (k.to_owned(), v))).collect())
     }
 }
 

@@ -350,7 +350,14 @@ fn safety_specs() -> Vec<ProviderSpec> {
             note: not_yet,
             build: None,
         },
-        ProviderSpec { api, provider_type: "meta-reference/codeshield", deps: &[], config_fields: &[], note: not_yet, build: None },
+        ProviderSpec {
+            api,
+            provider_type: "meta-reference/codeshield",
+            deps: &[],
+            config_fields: &[],
+            note: not_yet,
+            build: None,
+        },
         ProviderSpec {
             api,
             provider_type: "remote::together",
@@ -370,7 +377,14 @@ fn safety_specs() -> Vec<ProviderSpec> {
             note: not_yet,
             build: None,
         },
-        ProviderSpec { api, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+        ProviderSpec {
+            api,
+            provider_type: "remote",
+            deps: &[],
+            config_fields: REMOTE_PASSTHROUGH,
+            note: PASSTHROUGH_NOTE,
+            build: None,
+        },
     ]
 }
 
@@ -378,7 +392,14 @@ fn memory_specs() -> Vec<ProviderSpec> {
     let api = Api::Memory;
     let not_yet = "not available in this build yet";
     vec![
-        ProviderSpec { api, provider_type: "meta-reference", deps: &[], config_fields: &[], note: not_yet, build: None },
+        ProviderSpec {
+            api,
+            provider_type: "meta-reference",
+            deps: &[],
+            config_fields: &[],
+            note: not_yet,
+            build: None,
+        },
         ProviderSpec {
             api,
             provider_type: "remote::chromadb",
@@ -404,8 +425,22 @@ fn memory_specs() -> Vec<ProviderSpec> {
             note: not_yet,
             build: None,
         },
-        ProviderSpec { api, provider_type: "remote::weaviate", deps: &[], config_fields: &[], note: not_yet, build: None },
-        ProviderSpec { api, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+        ProviderSpec {
+            api,
+            provider_type: "remote::weaviate",
+            deps: &[],
+            config_fields: &[],
+            note: not_yet,
+            build: None,
+        },
+        ProviderSpec {
+            api,
+            provider_type: "remote",
+            deps: &[],
+            config_fields: REMOTE_PASSTHROUGH,
+            note: PASSTHROUGH_NOTE,
+            build: None,
+        },
     ]
 }
 
@@ -421,7 +456,14 @@ fn other_specs() -> Vec<ProviderSpec> {
             note: "not available in this build yet",
             build: None,
         },
-        ProviderSpec { api: Api::Agents, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+        ProviderSpec {
+            api: Api::Agents,
+            provider_type: "remote",
+            deps: &[],
+            config_fields: REMOTE_PASSTHROUGH,
+            note: PASSTHROUGH_NOTE,
+            build: None,
+        },
         ProviderSpec {
             api: Api::Telemetry,
             provider_type: "meta-reference",
@@ -429,9 +471,7 @@ fn other_specs() -> Vec<ProviderSpec> {
             config_fields: &[],
             note: "",
             build: Some(|_args| {
-                Box::pin(async {
-                    Ok(ProviderImpl::Telemetry(Arc::new(super::telemetry::ConsoleTelemetry::default())))
-                })
+                Box::pin(async { Ok(ProviderImpl::Telemetry(Arc::new(super::telemetry::ConsoleTelemetry::default()))) })
             }),
         },
         ProviderSpec {
@@ -445,7 +485,14 @@ fn other_specs() -> Vec<ProviderSpec> {
             note: "not available in this build yet",
             build: None,
         },
-        ProviderSpec { api: Api::Telemetry, provider_type: "remote", deps: &[], config_fields: REMOTE_PASSTHROUGH, note: PASSTHROUGH_NOTE, build: None },
+        ProviderSpec {
+            api: Api::Telemetry,
+            provider_type: "remote",
+            deps: &[],
+            config_fields: REMOTE_PASSTHROUGH,
+            note: PASSTHROUGH_NOTE,
+            build: None,
+        },
     ]
 }
 
@@ -464,7 +511,9 @@ pub fn find(api: Api, provider_type: &str, at: &str) -> Result<ProviderSpec> {
     let names: Vec<&str> = specs.iter().map(|s| s.provider_type).collect();
     let names = names.join(", ");
     specs.into_iter().find(|s| s.provider_type == provider_type).ok_or_else(|| {
-        Error::config(format!("`{at}.provider_type`: unknown provider type `{provider_type}` for the {api} API; valid types: {names}"))
+        Error::config(format!(
+            "`{at}.provider_type`: unknown provider type `{provider_type}` for the {api} API; valid types: {names}"
+        ))
     })
 }
 

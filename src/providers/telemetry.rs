@@ -48,7 +48,9 @@ impl TelemetryProvider for ConsoleTelemetry {
             Event::UnstructuredLog(e) => {
                 let span = e.span_id.as_str();
                 match e.severity {
-                    LogSeverity::Verbose | LogSeverity::Debug => tracing::debug!(target: "telemetry", span, "{}", e.message),
+                    LogSeverity::Verbose | LogSeverity::Debug => {
+                        tracing::debug!(target: "telemetry", span, "{}", e.message)
+                    }
                     LogSeverity::Info => tracing::info!(target: "telemetry", span, "{}", e.message),
                     LogSeverity::Warn => tracing::warn!(target: "telemetry", span, "{}", e.message),
                     LogSeverity::Error | LogSeverity::Critical => {

@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use objects::{ModelTable, ShieldTable, MemoryBankTable};
+pub use objects::{MemoryBankTable, ModelTable, ShieldTable};
 
 use crate::error::{Error, Result};
 use crate::kvstore::KvStore;
@@ -99,12 +99,13 @@ where
         self.relist(true).await;
         let mut accepted = Vec::with_capacity(configured.len());
         for (i, mut obj) in configured.into_iter().enumerate() {
-            let provider = self.pick_provider(&mut obj).map_err(|e| {
-                Error::config(format!("run config `{}s[{i}]` (`{}`): {e}", T::KIND, obj.identifier()))
-            })?;
-            provider.register_object(&obj).await.map_err(|e| {
-                Error::config(format!("run config `{}s[{i}]` (`{}`): {e}", T::KIND, obj.identifier()))
-            })?;
+            let provider = self
+                .pick_provider(&mut obj)
+                .map_err(|e| Error::config(format!("run config `{}s[{i}]` (`{}`): {e}", T::KIND, obj.identifier())))?;
+            provider
+                .register_object(&obj)
+                .await
+                .map_err(|e| Error::config(format!("run config `{}s[{i}]` (`{}`): {e}", T::KIND, obj.identifier())))?;
             accepted.push(obj);
         }
         if let Ok(mut c) = self.configured.write() {
@@ -150,13 +151,16 @@ where
 
     async fn persisted(&self, id_prefix: &str) -> Result<Vec<T>> {
         let rows = self.store.scan_prefix(&format!("{}{id_prefix}", prefix::<T>())).await?;
-        Ok(rows.into_iter().filter_map(|(k, v)| match serde_json::from_str::<T>(&v) {
-            Ok(obj) => Some(obj),
-            Err(e) => {
-                tracing::warn!("ignoring unreadable registration `{k}`: {e}");
-                None
-            }
-        }).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| match serde_json::from_str::<T>(&v) {
+                Ok(obj) => Some(obj),
+                Err(e) => {
+                    tracing::warn!("ignoring unreadable registration `{k}`: {e}");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Everything served: provider-reported, configured, then registered at run time, with one

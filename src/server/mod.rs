@@ -58,9 +58,13 @@ pub fn router_for(stack: Arc<Stack>, ops: Vec<Method>) -> Router {
     router
         .route(
             "/openapi.json",
-            axum::routing::get(|| async { response::json_response(StatusCode::OK, Bytes::from_static(OPENAPI_JSON.as_bytes())) }),
+            axum::routing::get(|| async {
+                response::json_response(StatusCode::OK, Bytes::from_static(OPENAPI_JSON.as_bytes()))
+            }),
         )
-        .fallback(|uri: Uri| async move { simple_error(StatusCode::NOT_FOUND, &format!("Not Found: no route `{}`", uri.path())) })
+        .fallback(|uri: Uri| async move {
+            simple_error(StatusCode::NOT_FOUND, &format!("Not Found: no route `{}`", uri.path()))
+        })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic| {
             tracing::error!("a request handler panicked; the server keeps serving");
             simple_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error: An unexpected error occurred.")
@@ -68,7 +72,14 @@ pub fn router_for(stack: Arc<Stack>, ops: Vec<Method>) -> Router {
         .with_state(AppState { stack })
 }
 
-async fn handle(state: AppState, op: &Method, method: HttpMethod, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    state: AppState,
+    op: &Method,
+    method: HttpMethod,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let dialect = Dialect::of(op.group);
     let allowed = method == op.method || (op.both && (method == HttpMethod::GET || method == HttpMethod::POST));
     if !allowed {
@@ -145,7 +156,11 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves `stack` until `stop` resolves; in-flight requests finish first.
-pub async fn serve(stack: Arc<Stack>, opts: ServeOptions, stop: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    stack: Arc<Stack>,
+    opts: ServeOptions,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let listener = bind(&opts).await?;
     let addr: SocketAddr = listener.local_addr()?;
     let apis: Vec<&str> = stack.served.iter().map(|a| a.as_str()).collect();

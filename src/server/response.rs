@@ -229,7 +229,10 @@ mod tests {
         );
         let e = Error::Unavailable { provider: "p".into(), message: "down".into() };
         let body = openai_error_body(&e);
-        assert_eq!((body["error"]["type"].as_str(), body["error"]["code"].as_str()), (Some("server_error"), Some("service_unavailable")));
+        assert_eq!(
+            (body["error"]["type"].as_str(), body["error"]["code"].as_str()),
+            (Some("server_error"), Some("service_unavailable"))
+        );
         assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("provider `p`")));
         let body = openai_error_body(&Error::internal("secret detail"));
         assert!(!body.to_string().contains("secret"));
@@ -245,7 +248,10 @@ mod tests {
     #[tokio::test]
     async fn openai_streams_end_with_done_unless_they_fail() {
         let ok = || Ok(Bytes::from_static(b"{\"n\":1}"));
-        assert_eq!(body_of(Dialect::OpenAi, vec![ok(), ok()]).await, "data: {\"n\":1}\n\ndata: {\"n\":1}\n\ndata: [DONE]\n\n");
+        assert_eq!(
+            body_of(Dialect::OpenAi, vec![ok(), ok()]).await,
+            "data: {\"n\":1}\n\ndata: {\"n\":1}\n\ndata: [DONE]\n\n"
+        );
         assert_eq!(body_of(Dialect::LlamaStack, vec![ok()]).await, "data: {\"n\":1}\n\n");
         let failed = body_of(Dialect::OpenAi, vec![ok(), Err(Error::Timeout("slow".into())), ok()]).await;
         let frames: Vec<&str> = failed.split("\n\n").filter(|f| !f.is_empty()).collect();

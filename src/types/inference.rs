@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CompletionMessage, InterleavedTextMedia, Message, SamplingParams, StopReason, TokenLogProbs, ToolCall,
-    ToolChoice, ToolDefinition, ToolPromptFormat,
+    CompletionMessage, InterleavedTextMedia, Message, SamplingParams, StopReason, TokenLogProbs, ToolCall, ToolChoice,
+    ToolDefinition, ToolPromptFormat,
 };
 use super::macros::string_enum;
 
@@ -162,7 +162,11 @@ pub struct ChatCompletionResponseStreamChunk {
 }
 
 impl ChatCompletionResponseStreamChunk {
-    pub fn new(event_type: ChatCompletionResponseEventType, delta: EventDelta, stop_reason: Option<StopReason>) -> Self {
+    pub fn new(
+        event_type: ChatCompletionResponseEventType,
+        delta: EventDelta,
+        stop_reason: Option<StopReason>,
+    ) -> Self {
         Self { event: ChatCompletionResponseEvent { event_type, delta, logprobs: None, stop_reason } }
     }
 

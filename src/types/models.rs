@@ -37,7 +37,11 @@ impl ModelDef {
 
 impl ModelDefWithProvider {
     pub fn without_provider(&self) -> ModelDef {
-        ModelDef { identifier: self.identifier.clone(), llama_model: self.llama_model.clone(), metadata: self.metadata.clone() }
+        ModelDef {
+            identifier: self.identifier.clone(),
+            llama_model: self.llama_model.clone(),
+            metadata: self.metadata.clone(),
+        }
     }
 }
 

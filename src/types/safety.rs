@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{JsonObject, Message, };
+use super::common::{JsonObject, Message};
 use super::macros::string_enum;
 
 string_enum!(ViolationLevel { Info = "info", Warn = "warn", Error = "error" });

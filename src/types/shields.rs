@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{JsonObject, };
+use super::common::JsonObject;
 use super::macros::string_enum;
 
 string_enum!(ShieldType {
@@ -46,7 +46,11 @@ impl ShieldDef {
 
 impl ShieldDefWithProvider {
     pub fn without_provider(&self) -> ShieldDef {
-        ShieldDef { identifier: self.identifier.clone(), shield_type: self.shield_type.clone(), params: self.params.clone() }
+        ShieldDef {
+            identifier: self.identifier.clone(),
+            shield_type: self.shield_type.clone(),
+            params: self.params.clone(),
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::types::common::{
-    AssistantRole, CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, IpythonRole, JsonObject, MediaItem,
-    Message, SamplingParams, SamplingStrategy, StopReason, SystemMessage, SystemRole, ToolCall, ToolChoice,
+    AssistantRole, CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, IpythonRole, JsonObject,
+    MediaItem, Message, SamplingParams, SamplingStrategy, StopReason, SystemMessage, SystemRole, ToolCall, ToolChoice,
     ToolDefinition, ToolName, ToolParamDefinition, ToolPromptFormat, ToolResponseMessage, Url, UserMessage, UserRole,
 };
 use crate::types::inference::{ChatCompletionRequest, CompletionRequest};
@@ -320,17 +320,22 @@ fn content(value: Option<Value>, at: &str, images: bool) -> Result<InterleavedTe
             Some("image_url") if images => {
                 let url = part.get("image_url").and_then(|u| u.get("url").or(Some(u))).and_then(Value::as_str);
                 match url {
-                    Some(u) => items.push(MediaItem::Image(ImageMedia { image: ImageSource::Url(Url { uri: u.to_owned() }) })),
+                    Some(u) => {
+                        items.push(MediaItem::Image(ImageMedia { image: ImageSource::Url(Url { uri: u.to_owned() }) }))
+                    }
                     None => return Err(bad(&format!("{here}.image_url"), "an image part needs `image_url.url`")),
                 }
             }
             Some("image_url") => return Err(bad(&here, "only user messages may hold images")),
-            Some(other) => return Err(bad(&format!("{here}.type"), format!("content parts of type `{other}` are not supported"))),
+            Some(other) => {
+                return Err(bad(&format!("{here}.type"), format!("content parts of type `{other}` are not supported")));
+            }
             None => return Err(bad(&format!("{here}.type"), "Field required")),
         }
     }
     if items.iter().all(|i| matches!(i, MediaItem::Text(_))) {
-        let text: Vec<String> = items.into_iter().filter_map(|i| if let MediaItem::Text(t) = i { Some(t) } else { None }).collect();
+        let text: Vec<String> =
+            items.into_iter().filter_map(|i| if let MediaItem::Text(t) = i { Some(t) } else { None }).collect();
         return Ok(InterleavedTextMedia::Text(text.join("\n")));
     }
     Ok(InterleavedTextMedia::List(items))
@@ -344,9 +349,10 @@ fn messages(input: Vec<ChatMessage>) -> Result<Vec<Message>> {
         let at = format!("messages[{i}]");
         let content_at = format!("{at}.content");
         let message = match m.role.as_str() {
-            "system" | "developer" => {
-                Message::System(SystemMessage { role: SystemRole::Value, content: content(m.content, &content_at, false)? })
-            }
+            "system" | "developer" => Message::System(SystemMessage {
+                role: SystemRole::Value,
+                content: content(m.content, &content_at, false)?,
+            }),
             "user" => Message::User(UserMessage {
                 role: UserRole::Value,
                 content: content(m.content, &content_at, true)?,
@@ -374,7 +380,10 @@ fn messages(input: Vec<ChatMessage>) -> Result<Vec<Message>> {
             }
             "tool" => {
                 let Some(call_id) = m.tool_call_id.filter(|id| !id.is_empty()) else {
-                    return Err(bad(&format!("{at}.tool_call_id"), "a tool message needs the id of the call it answers"));
+                    return Err(bad(
+                        &format!("{at}.tool_call_id"),
+                        "a tool message needs the id of the call it answers",
+                    ));
                 };
                 let name = call_names.iter().rev().find(|(id, _)| *id == call_id).map(|(_, n)| n.clone()).or(m.name);
                 let Some(name) = name else {
@@ -448,8 +457,11 @@ fn tools(input: Vec<Tool>) -> Result<Vec<ToolDefinition>> {
 }
 
 fn params(schema: &JsonObject) -> IndexMap<String, ToolParamDefinition> {
-    let required: Vec<&str> =
-        schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return IndexMap::new() };
     properties
         .iter()
@@ -489,7 +501,10 @@ fn choose(tools: Vec<ToolDefinition>, choice: Option<&Value>) -> Result<(Vec<Too
         },
         Some(v) => {
             let Some(name) = v.get("function").and_then(|f| f.get("name")).and_then(Value::as_str) else {
-                return Err(bad("tool_choice", "a named choice is {\"type\": \"function\", \"function\": {\"name\": ...}}"));
+                return Err(bad(
+                    "tool_choice",
+                    "a named choice is {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                ));
             };
             let chosen: Vec<ToolDefinition> = tools.into_iter().filter(|t| t.tool_name.as_str() == name).collect();
             if chosen.is_empty() {
@@ -539,9 +554,16 @@ mod tests {
         .unwrap();
         assert!(r.is_stream());
         let s = r.sampling();
-        assert_eq!((s.strategy, s.temperature, s.top_p, s.max_tokens), (SamplingStrategy::TopP, Some(0.5), Some(0.9), Some(20)));
-        assert!(matches!(&r.messages[0], Message::System(m) if m.content == InterleavedTextMedia::Text("be brief".into())));
-        assert!(matches!(&r.messages[1], Message::User(m) if matches!(&m.content, InterleavedTextMedia::List(items) if items.len() == 2)));
+        assert_eq!(
+            (s.strategy, s.temperature, s.top_p, s.max_tokens),
+            (SamplingStrategy::TopP, Some(0.5), Some(0.9), Some(20))
+        );
+        assert!(
+            matches!(&r.messages[0], Message::System(m) if m.content == InterleavedTextMedia::Text("be brief".into()))
+        );
+        assert!(
+            matches!(&r.messages[1], Message::User(m) if matches!(&m.content, InterleavedTextMedia::List(items) if items.len() == 2))
+        );
         let Message::Assistant(a) = &r.messages[2] else { unreachable!() };
         assert_eq!((a.tool_calls[0].call_id.as_str(), &a.tool_calls[0].arguments["city"]), ("c1", &json!("Rome")));
         assert_eq!(a.stop_reason, StopReason::EndOfMessage);
@@ -584,14 +606,23 @@ mod tests {
             assert_eq!(param_of(&chat(body).unwrap_err()), loc, "{field}");
         }
         for (body, loc) in [
-            (json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]}), vec!["body", "messages", "0", "role"]),
-            (json!({"model": "m", "messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}),
-             vec!["body", "messages", "0", "tool_call_id"]),
-            (json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
+            (
+                json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]}),
+                vec!["body", "messages", "0", "role"],
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}),
+                vec!["body", "messages", "0", "tool_call_id"],
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
                 {"id": "1", "function": {"name": "f", "arguments": "[1]"}}]}]}),
-             vec!["body", "messages", "0", "tool_calls", "0", "function", "arguments"]),
-            (json!({"model": "m", "messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
-             vec!["body", "messages", "0", "content", "0"]),
+                vec!["body", "messages", "0", "tool_calls", "0", "function", "arguments"],
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
+                vec!["body", "messages", "0", "content", "0"],
+            ),
         ] {
             assert_eq!(param_of(&chat(body).unwrap_err()), loc);
         }
@@ -602,17 +633,22 @@ mod tests {
 
     #[test]
     fn completions_and_embeddings_bodies() {
-        let c: CompletionBody = serde_json::from_value(json!({"model": "m", "prompt": ["once"], "max_tokens": 5, "top_k": 3})).unwrap();
+        let c: CompletionBody =
+            serde_json::from_value(json!({"model": "m", "prompt": ["once"], "max_tokens": 5, "top_k": 3})).unwrap();
         let r = c.into_request().unwrap();
         assert_eq!(r.content, InterleavedTextMedia::Text("once".into()));
-        assert_eq!((r.sampling().strategy, r.sampling().top_k, r.sampling().max_tokens), (SamplingStrategy::TopK, Some(3), Some(5)));
+        assert_eq!(
+            (r.sampling().strategy, r.sampling().top_k, r.sampling().max_tokens),
+            (SamplingStrategy::TopK, Some(3), Some(5))
+        );
         assert_eq!(r.sampling().temperature, Some(1.0));
         let c: CompletionBody = serde_json::from_value(json!({"model": "m", "prompt": [1, 2]})).unwrap();
         assert_eq!(param_of(&c.into_request().unwrap_err()), ["body", "prompt"]);
         let c: CompletionBody = serde_json::from_value(json!({"model": "m", "prompt": "x", "echo": true})).unwrap();
         assert_eq!(param_of(&c.into_request().unwrap_err()), ["body", "echo"]);
 
-        let e: EmbeddingsBody = serde_json::from_value(json!({"model": "m", "input": "a", "encoding_format": "base64"})).unwrap();
+        let e: EmbeddingsBody =
+            serde_json::from_value(json!({"model": "m", "input": "a", "encoding_format": "base64"})).unwrap();
         let (model, texts, b64) = e.into_parts().unwrap();
         assert_eq!((model.as_str(), texts.len(), b64), ("m", 1, true));
         let e: EmbeddingsBody = serde_json::from_value(json!({"model": "m", "input": ["a", 3]})).unwrap();

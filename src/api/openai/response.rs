@@ -19,7 +19,11 @@ pub(super) struct Head {
 
 impl Head {
     pub(super) fn new(prefix: &str, model: &str) -> Self {
-        Self { id: format!("{prefix}-{}", uuid::Uuid::new_v4()), created: chrono::Utc::now().timestamp(), model: model.to_owned() }
+        Self {
+            id: format!("{prefix}-{}", uuid::Uuid::new_v4()),
+            created: chrono::Utc::now().timestamp(),
+            model: model.to_owned(),
+        }
     }
 
     fn object(&self, object: &str, choices: &Value) -> Value {
@@ -220,7 +224,10 @@ mod tests {
             tool_calls: vec![],
             ..m
         };
-        assert_eq!(completion(&head(), &m)["choices"][0], json!({"index": 0, "text": "hi", "finish_reason": "length", "logprobs": null}));
+        assert_eq!(
+            completion(&head(), &m)["choices"][0],
+            json!({"index": 0, "text": "hi", "finish_reason": "length", "logprobs": null})
+        );
     }
 
     #[test]
@@ -231,16 +238,31 @@ mod tests {
         let text = c.event(&ChatCompletionResponseStreamChunk::text(Event::Progress, "Hi")).unwrap();
         assert_eq!(text["choices"][0]["delta"], json!({"content": "Hi"}));
         assert!(c.event(&ChatCompletionResponseStreamChunk::text(Event::Progress, "")).is_none());
-        let partial = ToolCallDelta { content: ToolCallDeltaContent::Text("{\"ci".into()), parse_status: ToolCallParseStatus::InProgress };
-        assert!(c.event(&ChatCompletionResponseStreamChunk::new(Event::Progress, EventDelta::ToolCall(partial), None)).is_none());
-        let whole = ToolCallDelta { content: ToolCallDeltaContent::Call(call()), parse_status: ToolCallParseStatus::Success };
+        let partial = ToolCallDelta {
+            content: ToolCallDeltaContent::Text("{\"ci".into()),
+            parse_status: ToolCallParseStatus::InProgress,
+        };
+        assert!(
+            c.event(&ChatCompletionResponseStreamChunk::new(Event::Progress, EventDelta::ToolCall(partial), None))
+                .is_none()
+        );
+        let whole =
+            ToolCallDelta { content: ToolCallDeltaContent::Call(call()), parse_status: ToolCallParseStatus::Success };
         let v = c
-            .event(&ChatCompletionResponseStreamChunk::new(Event::Progress, EventDelta::ToolCall(whole), Some(StopReason::EndOfMessage)))
+            .event(&ChatCompletionResponseStreamChunk::new(
+                Event::Progress,
+                EventDelta::ToolCall(whole),
+                Some(StopReason::EndOfMessage),
+            ))
             .unwrap();
         assert_eq!(v["choices"][0]["delta"]["tool_calls"][0]["index"], 0);
         assert_eq!(v["choices"][0]["delta"]["tool_calls"][0]["id"], "c1");
         let end = c
-            .event(&ChatCompletionResponseStreamChunk::new(Event::Complete, EventDelta::Text(String::new()), Some(StopReason::EndOfMessage)))
+            .event(&ChatCompletionResponseStreamChunk::new(
+                Event::Complete,
+                EventDelta::Text(String::new()),
+                Some(StopReason::EndOfMessage),
+            ))
             .unwrap();
         assert_eq!(end["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(end["choices"][0]["delta"], json!({}));
@@ -255,6 +277,9 @@ mod tests {
         assert_eq!(base64_f32(&[1.0, 2.0]), "AACAPwAAAEA=");
         assert_eq!(base64_f32(&[]), "");
         let v = embeddings("m", &[vec![0.5]], false);
-        assert_eq!(v, json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}], "model": "m"}));
+        assert_eq!(
+            v,
+            json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}], "model": "m"})
+        );
     }
 }

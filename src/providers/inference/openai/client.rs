@@ -69,7 +69,8 @@ impl Origin {
 
     /// A non-success status. `model` is the served model the request was for.
     pub(super) fn status(&self, path: &str, status: StatusCode, body: &[u8], model: Option<&str>) -> Error {
-        let msg = serde_json::from_slice::<Value>(body).ok().and_then(|v| message_of(&v)).unwrap_or_else(|| preview(body));
+        let msg =
+            serde_json::from_slice::<Value>(body).ok().and_then(|v| message_of(&v)).unwrap_or_else(|| preview(body));
         let provider = self.provider.to_string();
         let base = &self.base_url;
         match status.as_u16() {
@@ -81,16 +82,23 @@ impl Origin {
                 "provider `{provider}`: model `{}` is not served by {base} ({msg})",
                 model.unwrap_or_default()
             )),
-            408 | 504 => Error::Timeout(format!("provider `{provider}`: the server at {base} timed out on {path}: {msg}")),
+            408 | 504 => {
+                Error::Timeout(format!("provider `{provider}`: the server at {base} timed out on {path}: {msg}"))
+            }
             429 | 503 => Error::Unavailable {
                 provider,
                 message: format!("the server at {base} is busy or unavailable ({status}): {msg}"),
             },
             s if (400..500).contains(&s) => {
                 let subject = model.map_or_else(String::new, |m| format!(" for model `{m}`"));
-                Error::invalid(format!("provider `{provider}`: the server at {base} refused the request{subject}: {msg}"))
+                Error::invalid(format!(
+                    "provider `{provider}`: the server at {base} refused the request{subject}: {msg}"
+                ))
             }
-            _ => Error::Upstream { provider, message: format!("the server at {base} answered {status} on {path}: {msg}") },
+            _ => Error::Upstream {
+                provider,
+                message: format!("the server at {base} answered {status} on {path}: {msg}"),
+            },
         }
     }
 
@@ -149,7 +157,12 @@ impl Client {
             .build()
             .map_err(|e| Error::config(format!("provider `{provider}`: cannot set up an HTTP client: {e}")))?;
         let api_key = api_key.filter(|k| !k.trim().is_empty());
-        Ok(Self { http, timeout, api_key, origin: Origin { provider: Arc::from(provider), base_url: Arc::from(base_url) } })
+        Ok(Self {
+            http,
+            timeout,
+            api_key,
+            origin: Origin { provider: Arc::from(provider), base_url: Arc::from(base_url) },
+        })
     }
 
     /// The key to send: the configured one, else the one the request carries. A server that

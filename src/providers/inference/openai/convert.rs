@@ -166,7 +166,9 @@ fn user_content(content: &InterleavedTextMedia, extra: Option<String>, at: &str)
 /// format takes as they are.
 fn image_part(img: &ImageMedia, at: &str) -> Result<Value> {
     match &img.image {
-        ImageSource::Url(u) if !u.uri.trim().is_empty() => Ok(json!({"type": "image_url", "image_url": {"url": u.uri}})),
+        ImageSource::Url(u) if !u.uri.trim().is_empty() => {
+            Ok(json!({"type": "image_url", "image_url": {"url": u.uri}}))
+        }
         _ => Err(Error::invalid(format!(
             "`{at}`: the image carries no data; send it as a URL or a `data:image/...;base64,...` URI"
         ))),
@@ -318,7 +320,8 @@ mod tests {
         let req = chat(json!({"model": "m", "messages": [{"role": "system", "content": {"image": {"uri": "x"}}}]}));
         let e = chat_body("m", &req, false).unwrap_err().to_string();
         assert!(e.contains("messages[0].content"), "{e}");
-        let req = chat(json!({"model": "m", "messages": [{"role": "user", "content": [{"image": {"format": "PNG"}}]}]}));
+        let req =
+            chat(json!({"model": "m", "messages": [{"role": "user", "content": [{"image": {"format": "PNG"}}]}]}));
         let e = chat_body("m", &req, false).unwrap_err().to_string();
         assert!(e.contains("messages[0].content[0]"), "{e}");
         let completion: CompletionRequest =
@@ -355,7 +358,9 @@ mod tests {
 
     #[test]
     fn tool_call_arguments_must_be_objects() {
-        assert!(tool_call(None, "f", &json!("{\"a\": 1}")).is_ok_and(|c| c.arguments["a"] == 1 && c.call_id.len() == 36));
+        assert!(
+            tool_call(None, "f", &json!("{\"a\": 1}")).is_ok_and(|c| c.arguments["a"] == 1 && c.call_id.len() == 36)
+        );
         assert!(tool_call(Some("x".into()), "f", &json!({"a": 1})).is_ok_and(|c| c.call_id == "x"));
         assert!(tool_call(None, "f", &json!("")).is_ok_and(|c| c.arguments.is_empty()));
         assert!(tool_call(None, "f", &json!("[1]")).is_err_and(|e| e.contains("`f`")));

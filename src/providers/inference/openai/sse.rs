@@ -132,7 +132,8 @@ mod tests {
 
     #[tokio::test]
     async fn events_split_at_any_size_end_at_done() {
-        let body = b": hello\n\ndata: {\"n\":1}\n\nevent: x\ndata: {\"n\":2}\r\n\r\ndata: [DONE]\n\ndata: {\"n\":3}\n\n";
+        let body =
+            b": hello\n\ndata: {\"n\":1}\n\nevent: x\ndata: {\"n\":2}\r\n\r\ndata: [DONE]\n\ndata: {\"n\":3}\n\n";
         for piece in [1, 3, 7, body.len()] {
             let got: Vec<Sse> = decode_all(body, piece).await.into_iter().map(Result::unwrap).collect();
             assert_eq!(got, [Sse::Data(json!({"n": 1})), Sse::Data(json!({"n": 2})), Sse::Done], "pieces of {piece}");

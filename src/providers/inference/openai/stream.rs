@@ -83,7 +83,8 @@ impl ChatState {
         let chunk: ChatStreamChunk = match serde_json::from_value(data) {
             Ok(c) => c,
             Err(e) => {
-                self.out.push_back(Err(self.origin.bad_answer(CHAT, format!("an event that is not a chat chunk: {e}"))));
+                self.out
+                    .push_back(Err(self.origin.bad_answer(CHAT, format!("an event that is not a chat chunk: {e}"))));
                 self.finished = true;
                 return;
             }
@@ -245,7 +246,9 @@ mod tests {
             piece(json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
                 "function": {"name": "get_weather", "arguments": ""}}]})),
             piece(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": "}}]})),
-            piece(json!({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "brave_search", "arguments": "{\"query\":\"x\"}"}}]})),
+            piece(
+                json!({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "brave_search", "arguments": "{\"query\":\"x\"}"}}]}),
+            ),
             piece(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]})),
             data(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})),
             data(json!({"choices": [], "usage": {"total_tokens": 3}})),
@@ -266,8 +269,12 @@ mod tests {
     #[tokio::test]
     async fn whole_calls_without_index_and_bad_arguments() {
         let input = vec![
-            data(json!({"choices": [{"delta": {"tool_calls": [{"id": "1", "function": {"name": "f", "arguments": {"a": 1}}}]}}]})),
-            data(json!({"choices": [{"delta": {"tool_calls": [{"id": "2", "function": {"name": "g", "arguments": "not json"}}]}}]})),
+            data(
+                json!({"choices": [{"delta": {"tool_calls": [{"id": "1", "function": {"name": "f", "arguments": {"a": 1}}}]}}]}),
+            ),
+            data(
+                json!({"choices": [{"delta": {"tool_calls": [{"id": "2", "function": {"name": "g", "arguments": "not json"}}]}}]}),
+            ),
             Sse::Done,
         ];
         let got: Vec<_> = chat_events(events(input), Origin::for_tests()).collect().await;

@@ -36,7 +36,9 @@ fn config_url_timeout_and_models() {
     assert!(cfg(json!({"url": "http://"})).base_url("p.config").unwrap_err().to_string().contains("p.config.url"));
     assert!(cfg(json!({"timeout": -1})).timeout("p.config").unwrap_err().to_string().contains("p.config.timeout"));
     assert_eq!(cfg(json!({"models": ["a", " b ", "a"]})).models("x").unwrap(), Some(vec!["a".into(), "b".into()]));
-    assert!(cfg(json!({"models": ["a", ""]})).models("p.config").unwrap_err().to_string().contains("p.config.models[1]"));
+    assert!(
+        cfg(json!({"models": ["a", ""]})).models("p.config").unwrap_err().to_string().contains("p.config.models[1]")
+    );
 }
 
 #[test]
@@ -113,7 +115,10 @@ async fn chat(State(seen): State<Seen>, headers: HeaderMap, body: String) -> Res
 
 async fn serve_fake(seen: Seen) -> String {
     let app = Router::new()
-        .route("/v1/models", get(|| async { axum::Json(json!({"object": "list", "data": [{"id": "m1"}, {"id": "slow"}]})) }))
+        .route(
+            "/v1/models",
+            get(|| async { axum::Json(json!({"object": "list", "data": [{"id": "m1"}, {"id": "slow"}]})) }),
+        )
         .route("/v1/chat/completions", post(chat))
         .route(
             "/v1/completions",
