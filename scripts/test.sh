@@ -30,7 +30,7 @@ fi
     numpy safetensors tokenizers
 
 step "lints"
-cargo fmt --check 2>/dev/null || echo "(cargo fmt not installed or formatting differs; not a failure)"
+cargo fmt --check
 cargo clippy --all-targets --features embedded --locked -q -- -D warnings
 cargo clippy --lib --features python,embedded --locked -q -- -D warnings
 
