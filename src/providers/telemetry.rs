@@ -49,7 +49,7 @@ impl TelemetryProvider for ConsoleTelemetry {
                 let span = e.span_id.as_str();
                 match e.severity {
                     LogSeverity::Verbose | LogSeverity::Debug => {
-                        tracing::debug!(target: "telemetry", span, "{}", e.message)
+                        tracing::debug!(target: "telemetry", span, "{}", e.message);
                     }
                     LogSeverity::Info => tracing::info!(target: "telemetry", span, "{}", e.message),
                     LogSeverity::Warn => tracing::warn!(target: "telemetry", span, "{}", e.message),

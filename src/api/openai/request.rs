@@ -321,7 +321,7 @@ fn content(value: Option<Value>, at: &str, images: bool) -> Result<InterleavedTe
                 let url = part.get("image_url").and_then(|u| u.get("url").or(Some(u))).and_then(Value::as_str);
                 match url {
                     Some(u) => {
-                        items.push(MediaItem::Image(ImageMedia { image: ImageSource::Url(Url { uri: u.to_owned() }) }))
+                        items.push(MediaItem::Image(ImageMedia { image: ImageSource::Url(Url { uri: u.to_owned() }) }));
                     }
                     None => return Err(bad(&format!("{here}.image_url"), "an image part needs `image_url.url`")),
                 }

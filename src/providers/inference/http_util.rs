@@ -1,7 +1,11 @@
 //! What the HTTP-backed inference providers share: cutting a streamed body into lines, error text
 //! from a failed request, and the function-tool schema (`OpenAI`'s format, which Ollama takes too).
 
+use std::collections::VecDeque;
 use std::error::Error as _;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, Stream, StreamExt};
 
 use serde_json::{Map, Value, json};
 
@@ -40,6 +44,80 @@ impl LineSplitter {
     pub(super) fn finish(&mut self) -> Option<Vec<u8>> {
         non_blank(std::mem::take(&mut self.partial))
     }
+}
+
+/// Why a streamed body stopped yielding lines.
+pub(super) enum LineError {
+    /// A line grew past `MAX_LINE` (its length so far) without a newline.
+    TooLong(usize),
+    /// The connection failed mid-body.
+    Transport(reqwest::Error),
+}
+
+impl LineError {
+    /// The message for a line that grew too long; transport errors go to the provider's mapper.
+    pub(super) fn describe(len: usize) -> String {
+        format!("a line of over {len} bytes with no newline")
+    }
+}
+
+/// The lines of a streamed HTTP body, for the NDJSON and SSE readers alike. The stream owns the
+/// body, so dropping it closes the connection; it ends after its first error.
+pub(super) fn body_lines<S>(body: S) -> BoxStream<'static, Result<Vec<u8>, LineError>>
+where
+    S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+{
+    struct State {
+        body: BoxStream<'static, reqwest::Result<Bytes>>,
+        splitter: LineSplitter,
+        ready: VecDeque<Vec<u8>>,
+        ended: bool,
+    }
+    let state = State { body: body.boxed(), splitter: LineSplitter::default(), ready: VecDeque::new(), ended: false };
+    stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(line) = st.ready.pop_front() {
+                return Some((Ok(line), st));
+            }
+            if st.ended {
+                return None;
+            }
+            match st.body.next().await {
+                Some(Ok(bytes)) => match st.splitter.push(&bytes) {
+                    Ok(lines) => st.ready.extend(lines),
+                    Err(len) => {
+                        st.ended = true;
+                        return Some((Err(LineError::TooLong(len)), st));
+                    }
+                },
+                Some(Err(e)) => {
+                    st.ended = true;
+                    return Some((Err(LineError::Transport(e)), st));
+                }
+                None => {
+                    st.ended = true;
+                    st.ready.extend(st.splitter.finish());
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Passes items through up to and including the first one `last` picks, then ends.
+pub(super) fn until<T: Send + 'static>(
+    items: BoxStream<'static, T>,
+    last: impl Fn(&T) -> bool + Send + 'static,
+) -> BoxStream<'static, T> {
+    items
+        .scan(false, move |done, item| {
+            if *done {
+                return futures::future::ready(None);
+            }
+            *done = last(&item);
+            futures::future::ready(Some(item))
+        })
+        .boxed()
 }
 
 fn non_blank(mut line: Vec<u8>) -> Option<Vec<u8>> {

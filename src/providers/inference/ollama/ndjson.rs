@@ -1,16 +1,14 @@
 //! Ollama's streamed bodies: newline-delimited JSON, one object per line, where a line may arrive
 //! split over any number of network chunks.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
-use futures::stream::{self, BoxStream, Stream, StreamExt};
+use futures::stream::{BoxStream, Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::client::Origin;
 use crate::error::{Error, Result};
-use crate::providers::inference::http_util::{LineSplitter, preview};
+use crate::providers::inference::http_util::{LineError, body_lines, preview, until};
 
 /// Reads one JSON object Ollama sent on `path`. An object with an `error` string is Ollama
 /// reporting a failure (it does so mid-stream with status 200), so it becomes an error.
@@ -26,15 +24,6 @@ pub(super) fn decode_object<T: DeserializeOwned>(bytes: &[u8], origin: &Origin, 
     serde_json::from_value(value).map_err(|e| origin.bad_answer(path, format!("{e}: {}", preview(bytes))))
 }
 
-struct Lines {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
-    splitter: LineSplitter,
-    ready: VecDeque<Vec<u8>>,
-    ended: bool,
-    origin: Origin,
-    path: &'static str,
-}
-
 /// Decodes an NDJSON body into a stream of `T`. The stream owns the body, so dropping it closes
 /// the connection. It ends after the first error.
 pub(super) fn decode_lines<T, S>(body: S, origin: Origin, path: &'static str) -> BoxStream<'static, Result<T>>
@@ -42,49 +31,14 @@ where
     T: DeserializeOwned + Send + 'static,
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
 {
-    let state = Lines {
-        body: body.boxed(),
-        splitter: LineSplitter::default(),
-        ready: VecDeque::new(),
-        ended: false,
-        origin,
-        path,
-    };
-    stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(line) = st.ready.pop_front() {
-                let item = decode_object(&line, &st.origin, st.path);
-                if item.is_err() {
-                    st.ready.clear();
-                    st.ended = true;
-                }
-                return Some((item, st));
-            }
-            if st.ended {
-                return None;
-            }
-            match st.body.next().await {
-                Some(Ok(bytes)) => match st.splitter.push(&bytes) {
-                    Ok(lines) => st.ready.extend(lines),
-                    Err(len) => {
-                        st.ended = true;
-                        let err = st.origin.bad_answer(st.path, format!("a line of over {len} bytes with no newline"));
-                        return Some((Err(err), st));
-                    }
-                },
-                Some(Err(e)) => {
-                    st.ended = true;
-                    let err = st.origin.transport(st.path, &e);
-                    return Some((Err(err), st));
-                }
-                None => {
-                    st.ended = true;
-                    st.ready.extend(st.splitter.finish());
-                }
-            }
-        }
-    })
-    .boxed()
+    let items = body_lines(body)
+        .map(move |line| match line {
+            Ok(line) => decode_object(&line, &origin, path),
+            Err(LineError::TooLong(len)) => Err(origin.bad_answer(path, LineError::describe(len))),
+            Err(LineError::Transport(e)) => Err(origin.transport(path, &e)),
+        })
+        .boxed();
+    until(items, Result::is_err)
 }
 
 #[cfg(test)]

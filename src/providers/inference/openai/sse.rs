@@ -4,15 +4,13 @@
 //! Each `data:` line is taken as a whole event: these servers never split an event's JSON over
 //! several `data:` lines, and doing so would need the blank lines the line splitter drops.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
-use futures::stream::{self, BoxStream, Stream, StreamExt};
+use futures::stream::{BoxStream, Stream, StreamExt};
 use serde_json::Value;
 
 use super::client::{Origin, decode};
 use crate::error::Result;
-use crate::providers::inference::http_util::LineSplitter;
+use crate::providers::inference::http_util::{LineError, body_lines, until};
 
 /// One event of the stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,74 +41,35 @@ fn classify(line: &[u8]) -> Line<'_> {
     if payload.trim_ascii() == b"[DONE]" { Line::Done } else { Line::Data(payload) }
 }
 
-struct State {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
-    splitter: LineSplitter,
-    ready: VecDeque<Vec<u8>>,
-    ended: bool,
-    origin: Origin,
-    path: &'static str,
-}
-
 /// Decodes an SSE body into events. The stream owns the body, so dropping it closes the
 /// connection. It ends after `[DONE]`, after the first error, or when the body ends.
 pub(super) fn events<S>(body: S, origin: Origin, path: &'static str) -> SseStream
 where
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
 {
-    let state = State {
-        body: body.boxed(),
-        splitter: LineSplitter::default(),
-        ready: VecDeque::new(),
-        ended: false,
-        origin,
-        path,
-    };
-    stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(line) = st.ready.pop_front() {
-                let item = match classify(&line) {
-                    Line::Skip => continue,
-                    Line::Done => Ok(Sse::Done),
-                    Line::Data(json) => decode::<Value>(json, &st.origin, st.path).map(Sse::Data),
-                };
-                if !matches!(item, Ok(Sse::Data(_))) {
-                    st.ready.clear();
-                    st.ended = true;
-                }
-                return Some((item, st));
-            }
-            if st.ended {
-                return None;
-            }
-            match st.body.next().await {
-                Some(Ok(bytes)) => match st.splitter.push(&bytes) {
-                    Ok(lines) => st.ready.extend(lines),
-                    Err(len) => {
-                        st.ended = true;
-                        let err = st.origin.bad_answer(st.path, format!("a line of over {len} bytes with no newline"));
-                        return Some((Err(err), st));
-                    }
+    let items = body_lines(body)
+        .filter_map(move |line| {
+            let item = match line {
+                Ok(line) => match classify(&line) {
+                    Line::Skip => None,
+                    Line::Done => Some(Ok(Sse::Done)),
+                    Line::Data(json) => Some(decode::<Value>(json, &origin, path).map(Sse::Data)),
                 },
-                Some(Err(e)) => {
-                    st.ended = true;
-                    let err = st.origin.transport(st.path, &e);
-                    return Some((Err(err), st));
-                }
-                None => {
-                    st.ended = true;
-                    st.ready.extend(st.splitter.finish());
-                }
-            }
-        }
-    })
-    .boxed()
+                Err(LineError::TooLong(len)) => Some(Err(origin.bad_answer(path, LineError::describe(len)))),
+                Err(LineError::Transport(e)) => Some(Err(origin.transport(path, &e))),
+            };
+            futures::future::ready(item)
+        })
+        .boxed();
+    until(items, |item| !matches!(item, Ok(Sse::Data(_))))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use serde_json::json;
+
+    use futures::stream;
 
     use super::*;
     use crate::error::Error;
