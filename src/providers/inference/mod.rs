@@ -1,11 +1,15 @@
 //! The inference provider interface. The router resolves a model id to a provider and hands it
 //! the registered model, so a provider never has to look up ids itself.
 
+pub mod client;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod http_util;
+pub mod model_map;
 pub mod ollama;
 pub mod openai;
+pub mod sse;
+pub mod text;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;

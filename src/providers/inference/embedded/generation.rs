@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
+use futures::StreamExt;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -17,6 +18,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::sampling::Plan;
 use crate::error::{Error, Result};
+use crate::providers::inference::text::{Piece, Pieces};
 use crate::types::common::StopReason;
 
 /// Prompt tokens evaluated per llama.cpp call.
@@ -25,15 +27,6 @@ const BATCH: usize = 512;
 const CHANNEL_DEPTH: usize = 16;
 /// Contexts are sized in steps of this many tokens.
 const CTX_STEP: usize = 256;
-
-/// What the generating thread sends: text as it is produced, then how it ended.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Piece {
-    Text(String),
-    End(StopReason),
-}
-
-pub(super) type Pieces = mpsc::Receiver<Result<Piece>>;
 
 /// How the engine runs, from the provider's config.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +151,7 @@ impl Engine {
                 let _ = tx.blocking_send(Err(e));
             }
         });
-        Ok(rx)
+        Ok(tokio_stream::wrappers::ReceiverStream::new(rx).boxed())
     }
 
     /// A context just big enough for this request, in steps, within the limit.

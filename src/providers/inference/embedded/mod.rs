@@ -5,7 +5,6 @@
 pub mod cache;
 mod generation;
 mod sampling;
-mod stream;
 mod template;
 
 use std::path::PathBuf;
@@ -20,6 +19,7 @@ use serde_json::{Value, json};
 use self::generation::{Engine, EngineSettings};
 use self::sampling::Plan;
 use self::template::ChatFormat;
+use super::text::{self, assistant_message};
 use super::{ChatStream, CompletionStream, InferenceProvider};
 use crate::embed::SentenceEmbedder;
 use crate::error::{Error, Result};
@@ -204,15 +204,7 @@ impl EmbeddedInference {
 
     /// The finished answer as an assistant message; a Llama 3 answer may hold a tool call.
     fn answer(&self, text: String, stop_reason: StopReason) -> CompletionMessage {
-        if self.is_llama3() {
-            return crate::prompt::decode_assistant_message(&text, stop_reason);
-        }
-        CompletionMessage {
-            role: AssistantRole::default(),
-            content: InterleavedTextMedia::Text(text),
-            stop_reason,
-            tool_calls: Vec::new(),
-        }
+        assistant_message(text, stop_reason, self.is_llama3())
     }
 }
 
@@ -267,7 +259,7 @@ impl InferenceProvider for EmbeddedInference {
         let prompt = self.chat_prompt(model, &request)?;
         let plan = Plan::from_params(&request.sampling())?;
         let pieces = self.engine.start(prompt, plan, self.is_llama3(), &model.identifier).await?;
-        let (text, stop_reason) = stream::collect(pieces).await?;
+        let (text, stop_reason) = text::collect(pieces).await?;
         Ok(ChatCompletionResponse { completion_message: self.answer(text, stop_reason), logprobs: None })
     }
 
@@ -281,7 +273,7 @@ impl InferenceProvider for EmbeddedInference {
         let plan = Plan::from_params(&request.sampling())?;
         let llama3 = self.is_llama3();
         let pieces = self.engine.start(prompt, plan, llama3, &model.identifier).await?;
-        Ok(if llama3 { stream::llama3_chat_events(pieces) } else { stream::chat_events(pieces) })
+        Ok(text::chat_events(pieces, llama3))
     }
 
     async fn completion(
@@ -293,7 +285,7 @@ impl InferenceProvider for EmbeddedInference {
         let prompt = self.completion_prompt(model, &request)?;
         let plan = Plan::from_params(&request.sampling())?;
         let pieces = self.engine.start(prompt, plan, false, &model.identifier).await?;
-        let (text, stop_reason) = stream::collect(pieces).await?;
+        let (text, stop_reason) = text::collect(pieces).await?;
         let completion_message = CompletionMessage {
             role: AssistantRole::default(),
             content: InterleavedTextMedia::Text(text),
@@ -312,7 +304,7 @@ impl InferenceProvider for EmbeddedInference {
         let prompt = self.completion_prompt(model, &request)?;
         let plan = Plan::from_params(&request.sampling())?;
         let pieces = self.engine.start(prompt, plan, false, &model.identifier).await?;
-        Ok(stream::completion_chunks(pieces))
+        Ok(text::completion_chunks(pieces))
     }
 
     async fn embeddings(

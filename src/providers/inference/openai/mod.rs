@@ -2,9 +2,7 @@
 //! `/chat/completions`, `/completions`, `/embeddings`): vLLM's and llama.cpp's servers,
 //! LM Studio, `OpenAI` itself, or another Llama Stack's `/v1` routes.
 
-mod client;
 mod convert;
-mod sse;
 mod stream;
 mod wire;
 
@@ -18,8 +16,8 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use self::client::Client;
 use self::wire::{ChatAnswer, CompletionAnswer, EmbeddingAnswer, ModelList};
+use super::client::{Client, Service};
 use super::{ChatStream, CompletionStream, InferenceProvider};
 use crate::error::{Error, Result};
 use crate::providers::registry::BuildArgs;
@@ -29,6 +27,10 @@ use crate::types::inference::{
     ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse, EmbeddingsResponse,
 };
 use crate::types::models::{ModelDef, ModelDefWithProvider};
+
+/// An OpenAI-compatible server, as messages name it.
+static SERVICE: Service =
+    Service { name: "the OpenAI-compatible server", key_config: "api_key", key_field: "openai_api_key" };
 
 /// The metadata key naming the server's model a registered model goes to.
 const MODEL_KEY: &str = "openai_model";
@@ -107,7 +109,7 @@ impl OpenAiInference {
     pub fn new(provider_id: &str, config: &JsonObject) -> Result<Self> {
         let at = format!("{provider_id}.config");
         let cfg: OpenAiConfig = typed_config(config, &at)?;
-        let client = Client::new(provider_id, cfg.base_url(&at)?, cfg.timeout(&at)?, cfg.api_key.clone())?;
+        let client = Client::new(provider_id, &SERVICE, cfg.base_url(&at)?, cfg.timeout(&at)?, cfg.api_key.clone())?;
         Ok(Self {
             client,
             configured: cfg.models(&at)?,

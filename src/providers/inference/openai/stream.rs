@@ -7,11 +7,11 @@ use std::collections::VecDeque;
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
-use super::client::Origin;
 use super::convert::{stop_reason, tool_call};
-use super::sse::{Sse, SseStream};
 use super::wire::{ChatStreamChunk, CompletionAnswer, DeltaToolCall};
 use crate::error::Result;
+use crate::providers::inference::client::Origin;
+use crate::providers::inference::sse::{Sse, SseStream};
 use crate::providers::inference::{ChatStream, CompletionStream};
 use crate::types::inference::{
     ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk, CompletionResponseStreamChunk,

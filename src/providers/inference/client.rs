@@ -1,6 +1,7 @@
-//! The HTTP side of the provider: one pooled `reqwest` client per instance, the API key (from
-//! the config or the request's provider data), and the mapping of transport failures and
-//! `{"error": {"message": ...}}` answers onto the crate's error type.
+//! The HTTP side of the providers that call a JSON-over-HTTP backend with a bearer key (an
+//! OpenAI-compatible server, TGI, Together, Fireworks, Databricks): one pooled `reqwest` client
+//! per instance, the key (from the config or the request's provider data), and the mapping of
+//! transport failures and error answers onto the crate's error type, naming the provider.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +10,10 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::http_util::{causes, preview};
 use super::sse::{self, SseStream};
 use crate::error::{Error, Result};
 use crate::providers::RequestContext;
-use crate::providers::inference::http_util::{causes, preview};
 
 /// How long to wait for a TCP connection. Short, so a stopped server fails fast even when the
 /// whole-response timeout is minutes long.
@@ -21,90 +22,112 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Listing models is quick; a server that takes longer than this is treated as unreachable.
 const LISTING_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The provider-data key a client may send its own key under.
-pub(super) const KEY_FIELD: &str = "openai_api_key";
+/// A kind of backend, as error messages name it.
+#[derive(Debug)]
+pub struct Service {
+    /// How messages refer to it: "the OpenAI-compatible server", "TGI".
+    pub name: &'static str,
+    /// The config field holding the key (`api_key`, `api_token`).
+    pub key_config: &'static str,
+    /// The provider-data key a client may send its own key under; empty when there is none.
+    pub key_field: &'static str,
+}
 
 /// Who we are talking to, carried into streams so their errors say so.
 #[derive(Debug, Clone)]
-pub(super) struct Origin {
+pub struct Origin {
     pub provider: Arc<str>,
     pub base_url: Arc<str>,
+    pub service: &'static Service,
 }
 
 impl Origin {
     /// A failure to reach the server or to read its answer in time.
-    pub(super) fn transport(&self, path: &str, e: &reqwest::Error) -> Error {
+    pub fn transport(&self, path: &str, e: &reqwest::Error) -> Error {
         let provider = self.provider.to_string();
         let base = &self.base_url;
         // A refused or timed-out connect is "unavailable", not a slow answer.
         if e.is_connect() {
             return Error::Unavailable {
                 provider,
-                message: format!("cannot connect to the OpenAI-compatible server at {base} ({})", causes(e)),
+                message: format!("cannot connect to {} at {base} ({})", self.service.name, causes(e)),
             };
         }
         if e.is_timeout() {
             return Error::Timeout(format!(
-                "provider `{provider}`: the server at {base} did not finish answering {path} in time (see the provider's `timeout`)"
+                "provider `{provider}`: {} at {base} did not finish answering {path} in time (see the provider's `timeout`)",
+                self.service.name
             ));
         }
         Error::Upstream { provider, message: format!("request to {base}{path} failed: {}", causes(e)) }
     }
 
     /// An answer we cannot use.
-    pub(super) fn bad_answer(&self, path: &str, detail: impl std::fmt::Display) -> Error {
+    pub fn bad_answer(&self, path: &str, detail: impl std::fmt::Display) -> Error {
         Error::Upstream {
             provider: self.provider.to_string(),
-            message: format!("unexpected answer from {}{path}: {detail}", self.base_url),
+            message: format!("unexpected answer from {} at {}{path}: {detail}", self.service.name, self.base_url),
         }
     }
 
     /// An `{"error": ...}` object the server sent where an answer or an event should be.
-    pub(super) fn reported(&self, error: &Value) -> Error {
+    pub fn reported(&self, error: &Value) -> Error {
         Error::Upstream {
             provider: self.provider.to_string(),
-            message: format!("the server at {} reported: {}", self.base_url, error_text(error)),
+            message: format!("{} at {} reported: {}", self.service.name, self.base_url, error_text(error)),
         }
     }
 
     /// A non-success status. `model` is the served model the request was for.
-    pub(super) fn status(&self, path: &str, status: StatusCode, body: &[u8], model: Option<&str>) -> Error {
+    pub fn status(&self, path: &str, status: StatusCode, body: &[u8], model: Option<&str>) -> Error {
         let msg =
             serde_json::from_slice::<Value>(body).ok().and_then(|v| message_of(&v)).unwrap_or_else(|| preview(body));
         let provider = self.provider.to_string();
         let base = &self.base_url;
+        let server = self.service.name;
         match status.as_u16() {
             401 | 403 => Error::PermissionDenied(format!(
-                "provider `{provider}`: the server at {base} refused the credentials ({msg}); set `api_key` in the \
-                 provider config or send `{KEY_FIELD}` in the X-LlamaStack-ProviderData header"
+                "provider `{provider}`: {server} at {base} refused the credentials ({msg}); {}",
+                self.key_hint()
             )),
             404 if model.is_some() => Error::invalid(format!(
                 "provider `{provider}`: model `{}` is not served by {base} ({msg})",
                 model.unwrap_or_default()
             )),
             408 | 504 => {
-                Error::Timeout(format!("provider `{provider}`: the server at {base} timed out on {path}: {msg}"))
+                Error::Timeout(format!("provider `{provider}`: {server} at {base} timed out on {path}: {msg}"))
             }
             429 | 503 => Error::Unavailable {
                 provider,
-                message: format!("the server at {base} is busy or unavailable ({status}): {msg}"),
+                message: format!("{server} at {base} is busy or unavailable ({status}): {msg}"),
             },
             s if (400..500).contains(&s) => {
                 let subject = model.map_or_else(String::new, |m| format!(" for model `{m}`"));
-                Error::invalid(format!(
-                    "provider `{provider}`: the server at {base} refused the request{subject}: {msg}"
-                ))
+                Error::invalid(format!("provider `{provider}`: {server} at {base} refused the request{subject}: {msg}"))
             }
-            _ => Error::Upstream {
-                provider,
-                message: format!("the server at {base} answered {status} on {path}: {msg}"),
-            },
+            _ => {
+                Error::Upstream { provider, message: format!("{server} at {base} answered {status} on {path}: {msg}") }
+            }
+        }
+    }
+
+    /// Where a key goes, for a refused or missing one.
+    pub fn key_hint(&self) -> String {
+        let config = self.service.key_config;
+        match self.service.key_field {
+            "" => format!("set `{config}` in the provider config"),
+            field => {
+                format!(
+                    "set `{config}` in the provider config or send `{field}` in the X-LlamaStack-ProviderData header"
+                )
+            }
         }
     }
 
     #[cfg(test)]
-    pub(super) fn for_tests() -> Self {
-        Self { provider: Arc::from("openai"), base_url: Arc::from("http://localhost:8000/v1") }
+    pub fn for_tests() -> Self {
+        static TEST: Service = Service { name: "the server", key_config: "api_key", key_field: "openai_api_key" };
+        Self { provider: Arc::from("openai"), base_url: Arc::from("http://localhost:8000/v1"), service: &TEST }
     }
 }
 
@@ -132,7 +155,7 @@ fn error_text(error: &Value) -> String {
 }
 
 /// Reads one JSON answer, refusing an `{"error": ...}` body even when it came with 200.
-pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], origin: &Origin, path: &str) -> Result<T> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], origin: &Origin, path: &str) -> Result<T> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| origin.bad_answer(path, format!("not JSON ({e}): {}", preview(bytes))))?;
     if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
@@ -141,16 +164,22 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], origin: &Origin, path: &
     serde_json::from_value(value).map_err(|e| origin.bad_answer(path, format!("{e}: {}", preview(bytes))))
 }
 
-pub(super) struct Client {
+pub struct Client {
     http: reqwest::Client,
     /// The whole-response timeout from the config.
     timeout: Duration,
     api_key: Option<String>,
-    pub(super) origin: Origin,
+    pub origin: Origin,
 }
 
 impl Client {
-    pub(super) fn new(provider: &str, base_url: String, timeout: Duration, api_key: Option<String>) -> Result<Self> {
+    pub fn new(
+        provider: &str,
+        service: &'static Service,
+        base_url: String,
+        timeout: Duration,
+        api_key: Option<String>,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
@@ -161,16 +190,17 @@ impl Client {
             http,
             timeout,
             api_key,
-            origin: Origin { provider: Arc::from(provider), base_url: Arc::from(base_url) },
+            origin: Origin { provider: Arc::from(provider), base_url: Arc::from(base_url), service },
         })
     }
 
     /// The key to send: the configured one, else the one the request carries. A server that
-    /// needs none (vLLM, llama.cpp, LM Studio) gets no `Authorization` header.
-    fn key<'a>(&'a self, ctx: Option<&'a RequestContext>) -> Option<&'a str> {
-        self.api_key
-            .as_deref()
-            .or_else(|| ctx.and_then(|c| c.provider_string(KEY_FIELD)).filter(|k| !k.trim().is_empty()))
+    /// needs none (vLLM, llama.cpp, LM Studio, a local TGI) gets no `Authorization` header.
+    pub fn key<'a>(&'a self, ctx: Option<&'a RequestContext>) -> Option<&'a str> {
+        let field = self.origin.service.key_field;
+        self.api_key.as_deref().or_else(|| {
+            ctx.filter(|_| !field.is_empty()).and_then(|c| c.provider_string(field)).filter(|k| !k.trim().is_empty())
+        })
     }
 
     fn request(&self, method: reqwest::Method, path: &str, ctx: Option<&RequestContext>) -> reqwest::RequestBuilder {
@@ -198,14 +228,14 @@ impl Client {
     }
 
     /// `GET path` with the configured key, given at most the short listing timeout.
-    pub(super) async fn list<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub async fn list<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let req = self.request(reqwest::Method::GET, path, None).timeout(LISTING_TIMEOUT.min(self.timeout));
         let resp = self.send(req, path, None).await?;
         self.read(resp, path).await
     }
 
     /// `POST path` with a JSON body, answered by one JSON object.
-    pub(super) async fn post<T: DeserializeOwned>(
+    pub async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &Value,
@@ -218,7 +248,7 @@ impl Client {
     }
 
     /// `POST path` answered by server-sent events. Status errors come back here, before any event.
-    pub(super) async fn post_stream(
+    pub async fn post_stream(
         &self,
         path: &'static str,
         body: &Value,
@@ -274,9 +304,12 @@ mod tests {
     #[test]
     fn the_configured_key_wins_over_the_request_one() {
         let ctx = RequestContext::from_header(Some(r#"{"openai_api_key": "from-request"}"#));
-        let with = Client::new("p", "http://x/v1".into(), Duration::from_secs(1), Some("from-config".into())).unwrap();
+        let service = Origin::for_tests().service;
+        let with = Client::new("p", service, "http://x/v1".into(), Duration::from_secs(1), Some("from-config".into()))
+            .unwrap();
         assert_eq!(with.key(Some(&ctx)), Some("from-config"));
-        let without = Client::new("p", "http://x/v1".into(), Duration::from_secs(1), Some(" ".into())).unwrap();
+        let without =
+            Client::new("p", service, "http://x/v1".into(), Duration::from_secs(1), Some(" ".into())).unwrap();
         assert_eq!(without.key(Some(&ctx)), Some("from-request"));
         assert_eq!(without.key(None), None);
     }

@@ -1,5 +1,5 @@
-//! Server-sent events as OpenAI-compatible servers stream them: one `data: <json>` line per
-//! event, blank lines between events, and `data: [DONE]` at the end.
+//! Server-sent events as OpenAI-compatible servers and TGI stream them: one `data: <json>` line
+//! per event, blank lines between events, and (`OpenAI`'s format) `data: [DONE]` at the end.
 //!
 //! Each `data:` line is taken as a whole event: these servers never split an event's JSON over
 //! several `data:` lines, and doing so would need the blank lines the line splitter drops.
@@ -9,18 +9,18 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use serde_json::Value;
 
 use super::client::{Origin, decode};
+use super::http_util::{LineError, body_lines, until};
 use crate::error::Result;
-use crate::providers::inference::http_util::{LineError, body_lines, until};
 
 /// One event of the stream.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Sse {
+pub enum Sse {
     Data(Value),
     /// `data: [DONE]`: the server finished. Nothing follows it.
     Done,
 }
 
-pub(super) type SseStream = BoxStream<'static, Result<Sse>>;
+pub type SseStream = BoxStream<'static, Result<Sse>>;
 
 /// What one line of the body means.
 #[derive(Debug, PartialEq)]
@@ -43,7 +43,7 @@ fn classify(line: &[u8]) -> Line<'_> {
 
 /// Decodes an SSE body into events. The stream owns the body, so dropping it closes the
 /// connection. It ends after `[DONE]`, after the first error, or when the body ends.
-pub(super) fn events<S>(body: S, origin: Origin, path: &'static str) -> SseStream
+pub fn events<S>(body: S, origin: Origin, path: &'static str) -> SseStream
 where
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
 {

@@ -1,0 +1,179 @@
+//! Providers whose backend generates plain text from a prompt (the embedded model, TGI, the
+//! completion endpoints of hosted services) all turn that text into the API's answers the same
+//! way: gathered into one message, or streamed as chat events (`start`, one `progress` per delta,
+//! `complete` with the stop reason) or completion chunks. A Llama 3 reply goes through the
+//! Llama 3 parser, which finds tool calls in it.
+
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::{ChatStream, CompletionStream};
+use crate::error::{Error, Result};
+use crate::prompt::StreamParser;
+use crate::types::common::{AssistantRole, CompletionMessage, InterleavedTextMedia, StopReason};
+use crate::types::inference::{
+    ChatCompletionResponseEvent, ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk,
+    CompletionResponseStreamChunk, EventDelta,
+};
+
+/// One step of a generation: more text, or the end and why.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Text(String),
+    End(StopReason),
+}
+
+/// A generation as it happens. Dropping it must stop the generation (or close the connection).
+pub type Pieces = BoxStream<'static, Result<Piece>>;
+
+fn cut_short() -> Error {
+    Error::internal("the generation stopped before it said how it ended")
+}
+
+/// All the text of one generation and how it ended.
+pub async fn collect(mut pieces: Pieces) -> Result<(String, StopReason)> {
+    let mut text = String::new();
+    while let Some(piece) = pieces.next().await {
+        match piece? {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::End(reason) => return Ok((text, reason)),
+        }
+    }
+    Err(cut_short())
+}
+
+/// The finished reply as an assistant message; a Llama 3 reply may hold a tool call.
+pub fn assistant_message(text: String, stop_reason: StopReason, llama3: bool) -> CompletionMessage {
+    if llama3 {
+        return crate::prompt::decode_assistant_message(&text, stop_reason);
+    }
+    CompletionMessage {
+        role: AssistantRole::default(),
+        content: InterleavedTextMedia::Text(text),
+        stop_reason,
+        tool_calls: Vec::new(),
+    }
+}
+
+/// Pieces as they come, ending after the stop reason or the first error; a generation that ends
+/// without saying why is an error.
+fn until_end(pieces: Pieces) -> impl futures::Stream<Item = Result<Piece>> + Send + 'static {
+    stream::unfold((pieces, false), |(mut pieces, done)| async move {
+        if done {
+            return None;
+        }
+        match pieces.next().await {
+            Some(Ok(Piece::End(r))) => Some((Ok(Piece::End(r)), (pieces, true))),
+            Some(Ok(p)) => Some((Ok(p), (pieces, false))),
+            Some(Err(e)) => Some((Err(e), (pieces, true))),
+            None => Some((Err(cut_short()), (pieces, true))),
+        }
+    })
+}
+
+/// Chat stream events. With `llama3`, a `<|python_tag|>` reply streams as tool-call deltas and
+/// the call found in the whole reply is reported before `complete`.
+pub fn chat_events(pieces: Pieces, llama3: bool) -> ChatStream {
+    if llama3 { llama3_chat_events(pieces) } else { plain_chat_events(pieces) }
+}
+
+fn plain_chat_events(pieces: Pieces) -> ChatStream {
+    let start = ChatCompletionResponseStreamChunk::text(Event::Start, "");
+    let rest = until_end(pieces).map(|p| {
+        p.map(|p| match p {
+            Piece::Text(t) => ChatCompletionResponseStreamChunk::text(Event::Progress, t),
+            Piece::End(reason) => {
+                ChatCompletionResponseStreamChunk::new(Event::Complete, EventDelta::Text(String::new()), Some(reason))
+            }
+        })
+    });
+    stream::once(async { Ok(start) }).chain(rest).boxed()
+}
+
+fn llama3_chat_events(pieces: Pieces) -> ChatStream {
+    let chunk = |event: ChatCompletionResponseEvent| Ok(ChatCompletionResponseStreamChunk { event });
+    let start = stream::once(async move { chunk(StreamParser::start_event()) });
+    let rest = until_end(pieces)
+        .scan(Some(StreamParser::new()), move |parser, p| {
+            let events: Vec<Result<ChatCompletionResponseStreamChunk>> = match (p, parser.as_mut()) {
+                (Ok(Piece::Text(t)), Some(parser)) => parser.push(&t).into_iter().map(chunk).collect(),
+                (Ok(Piece::End(reason)), Some(_)) => {
+                    parser.take().map(|p| p.finish(Some(reason))).unwrap_or_default().into_iter().map(chunk).collect()
+                }
+                (Err(e), _) => vec![Err(e)],
+                (Ok(_), None) => Vec::new(),
+            };
+            futures::future::ready(Some(stream::iter(events)))
+        })
+        .flatten();
+    start.chain(rest).boxed()
+}
+
+/// Completion chunks: one per text delta, then an empty one with the stop reason.
+pub fn completion_chunks(pieces: Pieces) -> CompletionStream {
+    until_end(pieces)
+        .map(|p| {
+            p.map(|p| match p {
+                Piece::Text(delta) => CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: None },
+                Piece::End(reason) => {
+                    CompletionResponseStreamChunk { delta: String::new(), stop_reason: Some(reason), logprobs: None }
+                }
+            })
+        })
+        .boxed()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use crate::types::common::ToolName;
+
+    fn feed(items: Vec<Result<Piece>>) -> Pieces {
+        stream::iter(items).boxed()
+    }
+
+    #[tokio::test]
+    async fn chat_stream_sequence() {
+        let pieces = feed(vec![
+            Ok(Piece::Text("Hel".into())),
+            Ok(Piece::Text("lo".into())),
+            Ok(Piece::End(StopReason::OutOfTokens)),
+        ]);
+        let got: Vec<_> = chat_events(pieces, false).map(|c| c.unwrap().event).collect().await;
+        let kinds: Vec<String> = got.iter().map(|e| e.event_type.to_string()).collect();
+        assert_eq!(kinds, ["start", "progress", "progress", "complete"]);
+        assert_eq!(got[3].stop_reason, Some(StopReason::OutOfTokens));
+    }
+
+    #[tokio::test]
+    async fn llama3_replies_yield_tool_calls() {
+        let pieces = feed(vec![
+            Ok(Piece::Text("<|python_tag|>brave_search.call(".into())),
+            Ok(Piece::Text("query=\"rust\")".into())),
+            Ok(Piece::End(StopReason::EndOfMessage)),
+        ]);
+        let got: Vec<_> = chat_events(pieces, true).map(|c| c.unwrap().event).collect().await;
+        assert_eq!(got.last().unwrap().event_type.to_string(), "complete");
+        let call = got.iter().find_map(|e| match &e.delta {
+            EventDelta::ToolCall(d) => match &d.content {
+                crate::types::inference::ToolCallDeltaContent::Call(c) => Some(c.clone()),
+                crate::types::inference::ToolCallDeltaContent::Text(_) => None,
+            },
+            EventDelta::Text(_) => None,
+        });
+        assert_eq!(call.unwrap().tool_name, ToolName::from("brave_search"));
+        let msg =
+            assistant_message("<|python_tag|>brave_search.call(query=\"x\")".into(), StopReason::EndOfMessage, true);
+        assert_eq!(msg.tool_calls.len(), 1);
+        assert!(assistant_message("plain".into(), StopReason::EndOfTurn, false).tool_calls.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_early_is_an_error() {
+        assert!(collect(feed(vec![Ok(Piece::Text("a".into()))])).await.is_err());
+        let got: Vec<_> = completion_chunks(feed(vec![Ok(Piece::Text("a".into()))])).collect().await;
+        assert!(got[0].is_ok() && got[1].is_err() && got.len() == 2);
+        let pieces = feed(vec![Ok(Piece::Text("a".into())), Ok(Piece::End(StopReason::EndOfTurn))]);
+        assert_eq!(collect(pieces).await.unwrap(), ("a".to_owned(), StopReason::EndOfTurn));
+    }
+}
