@@ -280,9 +280,10 @@ fn inference_specs() -> Vec<ProviderSpec> {
             config_fields: fields! {
                 "url": String = "\"https://api.together.xyz/v1\""; "Together API base URL",
                 "api_key": String; "Together API key (or `together_api_key` in the provider-data header)",
+                "timeout": Number = "300"; "seconds to wait for a whole response",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(super::inference::openai::hosted::build_together),
         },
         ProviderSpec {
             api,
@@ -290,10 +291,11 @@ fn inference_specs() -> Vec<ProviderSpec> {
             deps: &[],
             config_fields: fields! {
                 "url": String = "\"https://api.fireworks.ai/inference\""; "Fireworks API base URL",
-                "api_key": String = "\"\""; "Fireworks API key",
+                "api_key": String = "\"\""; "Fireworks API key (or `fireworks_api_key` in the provider-data header)",
+                "timeout": Number = "300"; "seconds to wait for a whole response",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(super::inference::openai::hosted::build_fireworks),
         },
         ProviderSpec {
             api,
@@ -318,11 +320,12 @@ fn inference_specs() -> Vec<ProviderSpec> {
             provider_type: "remote::databricks",
             deps: &[],
             config_fields: fields! {
-                "url": String; "Databricks serving endpoint URL",
+                "url": String; "Databricks serving endpoints URL (https://<workspace>/serving-endpoints)",
                 "api_token": String; "Databricks token",
+                "timeout": Number = "300"; "seconds to wait for a whole response",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(super::inference::openai::hosted::build_databricks),
         },
         ProviderSpec {
             api,

@@ -9,17 +9,28 @@ use futures::stream::{self, BoxStream, StreamExt};
 use super::{ChatStream, CompletionStream};
 use crate::error::{Error, Result};
 use crate::prompt::StreamParser;
-use crate::types::common::{AssistantRole, CompletionMessage, InterleavedTextMedia, StopReason};
+use crate::types::common::{AssistantRole, CompletionMessage, InterleavedTextMedia, StopReason, TokenLogProbs};
 use crate::types::inference::{
     ChatCompletionResponseEvent, ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk,
     CompletionResponseStreamChunk, EventDelta,
 };
 
-/// One step of a generation: more text, or the end and why.
+/// One step of a generation: more text (with the log probabilities of the tokens it came from,
+/// when the backend gave them and the caller asked), or the end and why.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
     Text(String),
+    Scored(String, Vec<TokenLogProbs>),
     End(StopReason),
+}
+
+/// A whole generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    pub text: String,
+    pub stop_reason: StopReason,
+    /// Present when some piece carried log probabilities.
+    pub logprobs: Option<Vec<TokenLogProbs>>,
 }
 
 /// A generation as it happens. Dropping it must stop the generation (or close the connection).
@@ -30,12 +41,17 @@ fn cut_short() -> Error {
 }
 
 /// All the text of one generation and how it ended.
-pub async fn collect(mut pieces: Pieces) -> Result<(String, StopReason)> {
+pub async fn collect(mut pieces: Pieces) -> Result<Generated> {
     let mut text = String::new();
+    let mut logprobs: Option<Vec<TokenLogProbs>> = None;
     while let Some(piece) = pieces.next().await {
         match piece? {
             Piece::Text(t) => text.push_str(&t),
-            Piece::End(reason) => return Ok((text, reason)),
+            Piece::Scored(t, scores) => {
+                text.push_str(&t);
+                logprobs.get_or_insert_with(Vec::new).extend(scores);
+            }
+            Piece::End(stop_reason) => return Ok(Generated { text, stop_reason, logprobs }),
         }
     }
     Err(cut_short())
@@ -81,6 +97,11 @@ fn plain_chat_events(pieces: Pieces) -> ChatStream {
     let rest = until_end(pieces).map(|p| {
         p.map(|p| match p {
             Piece::Text(t) => ChatCompletionResponseStreamChunk::text(Event::Progress, t),
+            Piece::Scored(t, scores) => {
+                let mut chunk = ChatCompletionResponseStreamChunk::text(Event::Progress, t);
+                chunk.event.logprobs = Some(scores);
+                chunk
+            }
             Piece::End(reason) => {
                 ChatCompletionResponseStreamChunk::new(Event::Complete, EventDelta::Text(String::new()), Some(reason))
             }
@@ -96,6 +117,15 @@ fn llama3_chat_events(pieces: Pieces) -> ChatStream {
         .scan(Some(StreamParser::new()), move |parser, p| {
             let events: Vec<Result<ChatCompletionResponseStreamChunk>> = match (p, parser.as_mut()) {
                 (Ok(Piece::Text(t)), Some(parser)) => parser.push(&t).into_iter().map(chunk).collect(),
+                // The scores go with the first event the text produced (the parser may hold
+                // text back, e.g. while a tool call is being read).
+                (Ok(Piece::Scored(t, scores)), Some(parser)) => {
+                    let mut events = parser.push(&t);
+                    if let Some(first) = events.first_mut() {
+                        first.logprobs = Some(scores);
+                    }
+                    events.into_iter().map(chunk).collect()
+                }
                 (Ok(Piece::End(reason)), Some(_)) => {
                     parser.take().map(|p| p.finish(Some(reason))).unwrap_or_default().into_iter().map(chunk).collect()
                 }
@@ -114,6 +144,9 @@ pub fn completion_chunks(pieces: Pieces) -> CompletionStream {
         .map(|p| {
             p.map(|p| match p {
                 Piece::Text(delta) => CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: None },
+                Piece::Scored(delta, scores) => {
+                    CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: Some(scores) }
+                }
                 Piece::End(reason) => {
                     CompletionResponseStreamChunk { delta: String::new(), stop_reason: Some(reason), logprobs: None }
                 }
@@ -125,6 +158,8 @@ pub fn completion_chunks(pieces: Pieces) -> CompletionStream {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
+    use indexmap::IndexMap;
+
     use super::*;
     use crate::types::common::ToolName;
 
@@ -174,6 +209,29 @@ mod tests {
         let got: Vec<_> = completion_chunks(feed(vec![Ok(Piece::Text("a".into()))])).collect().await;
         assert!(got[0].is_ok() && got[1].is_err() && got.len() == 2);
         let pieces = feed(vec![Ok(Piece::Text("a".into())), Ok(Piece::End(StopReason::EndOfTurn))]);
-        assert_eq!(collect(pieces).await.unwrap(), ("a".to_owned(), StopReason::EndOfTurn));
+        let got = collect(pieces).await.unwrap();
+        assert_eq!((got.text.as_str(), got.stop_reason, got.logprobs), ("a", StopReason::EndOfTurn, None));
+    }
+
+    #[tokio::test]
+    async fn scores_travel_with_their_text() {
+        let score = |t: &str, lp: f64| TokenLogProbs { logprobs_by_token: IndexMap::from([(t.to_owned(), lp)]) };
+        let items = || {
+            feed(vec![
+                Ok(Piece::Scored("Hi".into(), vec![score("Hi", -0.5)])),
+                Ok(Piece::Scored(" there".into(), vec![score(" there", -1.0)])),
+                Ok(Piece::End(StopReason::EndOfTurn)),
+            ])
+        };
+        let got = collect(items()).await.unwrap();
+        assert_eq!(got.text, "Hi there");
+        assert_eq!(got.logprobs.unwrap().len(), 2);
+        for llama3 in [false, true] {
+            let events: Vec<_> = chat_events(items(), llama3).map(|c| c.unwrap().event).collect().await;
+            let scored: usize = events.iter().filter_map(|e| e.logprobs.as_ref()).map(Vec::len).sum();
+            assert_eq!(scored, 2, "llama3 = {llama3}");
+        }
+        let chunks: Vec<_> = completion_chunks(items()).map(Result::unwrap).collect().await;
+        assert_eq!(chunks[1].logprobs.as_ref().unwrap()[0].logprobs_by_token[" there"], -1.0);
     }
 }

@@ -25,7 +25,7 @@ use crate::embed::SentenceEmbedder;
 use crate::error::{Error, Result};
 use crate::providers::registry::BuildArgs;
 use crate::providers::{ProviderImpl, RequestContext, typed_config};
-use crate::types::common::{AssistantRole, CompletionMessage, InterleavedTextMedia, JsonObject, StopReason};
+use crate::types::common::{CompletionMessage, InterleavedTextMedia, JsonObject, StopReason};
 use crate::types::inference::{
     ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse, EmbeddingsResponse,
 };
@@ -259,8 +259,11 @@ impl InferenceProvider for EmbeddedInference {
         let prompt = self.chat_prompt(model, &request)?;
         let plan = Plan::from_params(&request.sampling())?;
         let pieces = self.engine.start(prompt, plan, self.is_llama3(), &model.identifier).await?;
-        let (text, stop_reason) = text::collect(pieces).await?;
-        Ok(ChatCompletionResponse { completion_message: self.answer(text, stop_reason), logprobs: None })
+        let generated = text::collect(pieces).await?;
+        Ok(ChatCompletionResponse {
+            completion_message: self.answer(generated.text, generated.stop_reason),
+            logprobs: generated.logprobs,
+        })
     }
 
     async fn chat_completion_stream(
@@ -285,14 +288,9 @@ impl InferenceProvider for EmbeddedInference {
         let prompt = self.completion_prompt(model, &request)?;
         let plan = Plan::from_params(&request.sampling())?;
         let pieces = self.engine.start(prompt, plan, false, &model.identifier).await?;
-        let (text, stop_reason) = text::collect(pieces).await?;
-        let completion_message = CompletionMessage {
-            role: AssistantRole::default(),
-            content: InterleavedTextMedia::Text(text),
-            stop_reason,
-            tool_calls: Vec::new(),
-        };
-        Ok(CompletionResponse { completion_message, logprobs: None })
+        let generated = text::collect(pieces).await?;
+        let completion_message = assistant_message(generated.text, generated.stop_reason, false);
+        Ok(CompletionResponse { completion_message, logprobs: generated.logprobs })
     }
 
     async fn completion_stream(

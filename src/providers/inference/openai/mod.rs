@@ -3,6 +3,7 @@
 //! LM Studio, `OpenAI` itself, or another Llama Stack's `/v1` routes.
 
 mod convert;
+pub mod hosted;
 mod stream;
 mod wire;
 

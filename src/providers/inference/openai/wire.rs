@@ -110,6 +110,9 @@ pub(super) struct CompletionChoice {
     pub text: Option<String>,
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// `{tokens, token_logprobs, top_logprobs}` when logprobs were asked for.
+    #[serde(default)]
+    pub logprobs: Option<serde_json::Value>,
 }
 
 /// `POST /embeddings`.
