@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::logprobs;
 use super::wire::{ChatAnswer, CompletionAnswer, WireToolCall};
 use crate::error::{Error, Result};
 use crate::providers::inference::http_util::function_tool;
@@ -64,6 +65,10 @@ pub(super) fn chat_body(model: &str, req: &ChatCompletionRequest, stream: bool) 
         body.insert("tool_choice".into(), json!(choice));
     }
     add_sampling(&mut body, &req.sampling());
+    if let Some(k) = logprobs::wanted(req.logprobs.as_ref())? {
+        body.insert("logprobs".into(), json!(true));
+        body.insert("top_logprobs".into(), json!(k));
+    }
     Ok(Value::Object(body))
 }
 
@@ -79,6 +84,9 @@ pub(super) fn completion_body(model: &str, req: &CompletionRequest, stream: bool
     body.insert("prompt".into(), json!(req.content.as_text(TEXT_SEP)));
     body.insert("stream".into(), json!(stream));
     add_sampling(&mut body, &req.sampling());
+    if let Some(k) = logprobs::wanted(req.logprobs.as_ref())? {
+        body.insert("logprobs".into(), json!(k));
+    }
     Ok(Value::Object(body))
 }
 
@@ -221,6 +229,7 @@ pub(super) fn chat_response(answer: ChatAnswer) -> Result<ChatCompletionResponse
     };
     let tool_calls = parse_calls(calls)?;
     let stop_reason = stop_reason(choice.finish_reason.as_deref(), !tool_calls.is_empty());
+    let scores = choice.logprobs.as_ref().map(logprobs::from_chat).and_then(logprobs::non_empty);
     Ok(ChatCompletionResponse {
         completion_message: CompletionMessage {
             role: AssistantRole::Value,
@@ -228,7 +237,7 @@ pub(super) fn chat_response(answer: ChatAnswer) -> Result<ChatCompletionResponse
             stop_reason,
             tool_calls,
         },
-        logprobs: None,
+        logprobs: scores,
     })
 }
 
@@ -242,7 +251,7 @@ pub(super) fn completion_response(answer: CompletionAnswer) -> Result<Completion
             stop_reason: stop_reason(choice.finish_reason.as_deref(), false),
             tool_calls: Vec::new(),
         },
-        logprobs: None,
+        logprobs: choice.logprobs.as_ref().map(logprobs::from_completion).and_then(logprobs::non_empty),
     })
 }
 

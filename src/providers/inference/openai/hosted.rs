@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::convert::{add_sampling, stop_reason};
+use super::logprobs;
 use super::wire::CompletionAnswer;
 use crate::error::{Error, Result};
 use crate::prompt::{render_chat_prompt, render_completion_prompt};
@@ -23,7 +24,7 @@ use crate::providers::inference::text::{self, Piece, Pieces};
 use crate::providers::inference::{ChatStream, CompletionStream, InferenceProvider};
 use crate::providers::registry::BuildArgs;
 use crate::providers::{ProviderImpl, RequestContext};
-use crate::types::common::{InterleavedTextMedia, JsonObject, SamplingParams, TokenLogProbs};
+use crate::types::common::{InterleavedTextMedia, JsonObject, SamplingParams};
 use crate::types::inference::{ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse};
 use crate::types::models::{ModelDef, ModelDefWithProvider};
 
@@ -194,7 +195,7 @@ impl HostedInference {
         let path = self.kind.completions_path;
         let answer: CompletionAnswer = self.client.post(path, body, name, ctx).await?;
         let choice = answer.choices.into_iter().next().ok_or_else(|| self.origin().bad_answer(path, "no choices"))?;
-        let logprobs = choice.logprobs.as_ref().map(token_logprobs).filter(|l| !l.is_empty());
+        let logprobs = choice.logprobs.as_ref().map(logprobs::from_completion).and_then(logprobs::non_empty);
         Ok(text::Generated {
             text: choice.text.unwrap_or_default(),
             stop_reason: stop_reason(choice.finish_reason.as_deref(), false),
@@ -207,45 +208,6 @@ impl HostedInference {
         let path = self.kind.completions_path;
         let events = self.client.post_stream(path, body, name, ctx).await?;
         Ok(pieces(events, self.origin().clone(), path))
-    }
-}
-
-/// The requested number of alternatives per token, when logprobs were asked for.
-fn wanted_logprobs(logprobs: Option<&crate::types::inference::LogProbConfig>) -> Result<Option<i64>> {
-    let Some(config) = logprobs else { return Ok(None) };
-    // `top_k` defaults to 0, which asks for the chosen token's score alone.
-    let k = config.top_k.unwrap_or(0);
-    if !(0..=20).contains(&k) {
-        return Err(Error::invalid(format!("`logprobs.top_k` must be between 0 and 20, got {k}")));
-    }
-    Ok(Some(k.max(1)))
-}
-
-/// `OpenAI`'s legacy logprobs object (`top_logprobs`: one `{token: logprob}` map per token), or,
-/// when only the chosen tokens are given, `tokens` with `token_logprobs`.
-fn token_logprobs(value: &Value) -> Vec<TokenLogProbs> {
-    let as_map = |v: &Value| -> Option<TokenLogProbs> {
-        let map = v.as_object()?;
-        Some(TokenLogProbs {
-            logprobs_by_token: map.iter().filter_map(|(t, lp)| Some((t.clone(), lp.as_f64()?))).collect(),
-        })
-    };
-    if let Some(top) = value.get("top_logprobs").and_then(Value::as_array) {
-        return top.iter().filter_map(as_map).collect();
-    }
-    let tokens = value.get("tokens").and_then(Value::as_array);
-    let scores = value.get("token_logprobs").and_then(Value::as_array);
-    match (tokens, scores) {
-        (Some(tokens), Some(scores)) => tokens
-            .iter()
-            .zip(scores)
-            .filter_map(|(t, lp)| {
-                Some(TokenLogProbs {
-                    logprobs_by_token: [(t.as_str()?.to_owned(), lp.as_f64()?)].into_iter().collect(),
-                })
-            })
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -267,7 +229,8 @@ fn pieces(events: SseStream, origin: Origin, path: &'static str) -> Pieces {
                         Some(choice) => {
                             let mut out = Vec::new();
                             let delta = choice.text.unwrap_or_default();
-                            let scores = choice.logprobs.as_ref().map(token_logprobs).filter(|l| !l.is_empty());
+                            let scores =
+                                choice.logprobs.as_ref().map(logprobs::from_completion).and_then(logprobs::non_empty);
                             match scores {
                                 Some(scores) => out.push(Ok(Piece::Scored(delta, scores))),
                                 None if !delta.is_empty() => out.push(Ok(Piece::Text(delta))),
@@ -310,7 +273,7 @@ impl InferenceProvider for HostedInference {
         ctx: &RequestContext,
     ) -> Result<ChatCompletionResponse> {
         let name = self.models.name_for(model)?;
-        let top_k = wanted_logprobs(request.logprobs.as_ref())?;
+        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
         let prompt = render_chat_prompt(&request, &model.llama_model)?;
         let body = self.body(&name, &prompt, &request.sampling(), top_k, false);
         let generated = self.generate(&name, &body, ctx).await?;
@@ -327,7 +290,7 @@ impl InferenceProvider for HostedInference {
         ctx: &RequestContext,
     ) -> Result<ChatStream> {
         let name = self.models.name_for(model)?;
-        let top_k = wanted_logprobs(request.logprobs.as_ref())?;
+        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
         let prompt = render_chat_prompt(&request, &model.llama_model)?;
         let body = self.body(&name, &prompt, &request.sampling(), top_k, true);
         Ok(text::chat_events(self.generate_stream(&name, &body, ctx).await?, true))
@@ -341,7 +304,7 @@ impl InferenceProvider for HostedInference {
     ) -> Result<CompletionResponse> {
         let name = self.models.name_for(model)?;
         content_text(&request.content)?;
-        let top_k = wanted_logprobs(request.logprobs.as_ref())?;
+        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
         let prompt = render_completion_prompt(&request.content);
         let body = self.body(&name, &prompt, &request.sampling(), top_k, false);
         let generated = self.generate(&name, &body, ctx).await?;
@@ -359,7 +322,7 @@ impl InferenceProvider for HostedInference {
     ) -> Result<CompletionStream> {
         let name = self.models.name_for(model)?;
         content_text(&request.content)?;
-        let top_k = wanted_logprobs(request.logprobs.as_ref())?;
+        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
         let prompt = render_completion_prompt(&request.content);
         let body = self.body(&name, &prompt, &request.sampling(), top_k, true);
         Ok(text::completion_chunks(self.generate_stream(&name, &body, ctx).await?))
@@ -414,21 +377,6 @@ mod tests {
         let databricks = provider(&DATABRICKS, json!({"url": "https://x/serving-endpoints"}));
         let e = databricks.check_key(&ctx).unwrap_err().to_string();
         assert!(e.contains("api_token") && !e.contains("X-LlamaStack-ProviderData"), "{e}");
-    }
-
-    #[test]
-    fn logprobs_in_both_shapes() {
-        let top = json!({"top_logprobs": [{"a": -0.1, "b": -2.0}, {"c": -0.3}]});
-        let got = token_logprobs(&top);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].logprobs_by_token["b"], -2.0);
-        let flat = json!({"tokens": ["x", "y"], "token_logprobs": [-1.0, -0.5]});
-        assert_eq!(token_logprobs(&flat)[1].logprobs_by_token["y"], -0.5);
-        assert!(token_logprobs(&json!(null)).is_empty());
-        let bad = crate::types::inference::LogProbConfig { top_k: Some(-1) };
-        assert!(wanted_logprobs(Some(&bad)).is_err());
-        let default = crate::types::inference::LogProbConfig::default();
-        assert_eq!(wanted_logprobs(Some(&default)).unwrap(), Some(1));
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod convert;
 pub mod hosted;
+mod logprobs;
 mod stream;
 mod wire;
 

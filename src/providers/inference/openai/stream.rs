@@ -8,6 +8,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::convert::{stop_reason, tool_call};
+use super::logprobs;
 use super::wire::{ChatStreamChunk, CompletionAnswer, DeltaToolCall};
 use crate::error::Result;
 use crate::providers::inference::client::Origin;
@@ -91,9 +92,12 @@ impl ChatState {
         };
         // Only one choice is asked for; a usage-only event has none.
         let Some(choice) = chunk.choices.into_iter().next() else { return };
+        let scores = choice.logprobs.as_ref().map(logprobs::from_chat).and_then(logprobs::non_empty);
         if let Some(delta) = choice.delta {
             if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-                self.out.push_back(Ok(ChatCompletionResponseStreamChunk::text(Event::Progress, text)));
+                let mut chunk = ChatCompletionResponseStreamChunk::text(Event::Progress, text);
+                chunk.event.logprobs = scores;
+                self.out.push_back(Ok(chunk));
             }
             for piece in delta.tool_calls.unwrap_or_default() {
                 merge(&mut self.calls, piece);
@@ -189,16 +193,17 @@ pub(super) fn completion_chunks(events: SseStream, origin: Origin) -> Completion
                 };
                 let Some(choice) = answer.choices.into_iter().next() else { continue };
                 let delta = choice.text.unwrap_or_default();
+                let scores = choice.logprobs.as_ref().map(logprobs::from_completion).and_then(logprobs::non_empty);
                 if let Some(reason) = choice.finish_reason {
                     let last = CompletionResponseStreamChunk {
                         delta,
                         stop_reason: Some(stop_reason(Some(&reason), false)),
-                        logprobs: None,
+                        logprobs: scores,
                     };
                     return Some((Ok(last), (events, true)));
                 }
                 if !delta.is_empty() {
-                    let item = CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: None };
+                    let item = CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: scores };
                     return Some((Ok(item), (events, false)));
                 }
             }

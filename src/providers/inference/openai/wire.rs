@@ -29,6 +29,9 @@ pub(super) struct ChatChoice {
     pub message: Option<AnswerMessage>,
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// `{content: [{token, logprob, top_logprobs}]}` when logprobs were asked for.
+    #[serde(default)]
+    pub logprobs: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,8 @@ pub(super) struct StreamChoice {
     pub delta: Option<Delta>,
     #[serde(default)]
     pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub logprobs: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,7 +117,7 @@ pub(super) struct CompletionChoice {
     pub finish_reason: Option<String>,
     /// `{tokens, token_logprobs, top_logprobs}` when logprobs were asked for.
     #[serde(default)]
-    pub logprobs: Option<serde_json::Value>,
+    pub logprobs: Option<Value>,
 }
 
 /// `POST /embeddings`.
