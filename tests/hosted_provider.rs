@@ -2,6 +2,7 @@
 //! served in-process, speaking the `OpenAI`-style `/completions` API each of them documents:
 //! keys, model names, the rendered Llama 3 prompt, streaming, tool calls, logprobs and errors.
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+#![allow(clippy::float_cmp, reason = "the scores are copied through, never computed")]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,7 +40,9 @@ impl Fake {
 fn sse(events: &[Value]) -> Response {
     let mut body = String::new();
     for e in events {
-        body.push_str(&format!("data: {e}\n\n"));
+        body.push_str("data: ");
+        body.push_str(&e.to_string());
+        body.push_str("\n\n");
     }
     body.push_str("data: [DONE]\n\n");
     ([("content-type", "text/event-stream")], Body::from(body)).into_response()
@@ -128,13 +131,13 @@ fn model(llama: &str) -> ModelDefWithProvider {
     }
 }
 
-fn chat(text: &str, extra: Value) -> llama_stack_rs::types::inference::ChatCompletionRequest {
+fn chat(text: &str, extra: &Value) -> llama_stack_rs::types::inference::ChatCompletionRequest {
     let mut v = json!({"model": "m", "messages": [{"role": "user", "content": text}]});
     v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     serde_json::from_value(v).unwrap()
 }
 
-fn completion(text: &str, extra: Value) -> llama_stack_rs::types::inference::CompletionRequest {
+fn completion(text: &str, extra: &Value) -> llama_stack_rs::types::inference::CompletionRequest {
     let mut v = json!({"model": "m", "content": text});
     v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     serde_json::from_value(v).unwrap()
@@ -153,7 +156,7 @@ async fn together_chat_sends_the_llama_prompt_and_maps_the_model() {
     let r = p
         .chat_completion(
             &model("Llama3.1-8B-Instruct"),
-            chat("say hi", json!({"sampling_params": {"max_tokens": 9}})),
+            chat("say hi", &json!({"sampling_params": {"max_tokens": 9}})),
             &no_ctx(),
         )
         .await
@@ -174,14 +177,13 @@ async fn tool_calls_are_parsed_whole_and_streamed() {
     let (url, _fake) = start_fake().await;
     let p = build("remote::together", json!({"url": format!("{url}/v1"), "api_key": "good-key"})).await;
     let tools = json!({"tools": [{"tool_name": "brave_search"}]});
-    let r =
-        p.chat_completion(&model("Llama3.1-8B-Instruct"), chat("weather?", tools.clone()), &no_ctx()).await.unwrap();
+    let r = p.chat_completion(&model("Llama3.1-8B-Instruct"), chat("weather?", &tools), &no_ctx()).await.unwrap();
     let call = &r.completion_message.tool_calls[0];
     assert_eq!(call.tool_name, ToolName::from("brave_search"));
     assert_eq!(call.arguments["query"], "weather in Paris");
 
     let events: Vec<_> = p
-        .chat_completion_stream(&model("Llama3.1-8B-Instruct"), chat("weather?", tools), &no_ctx())
+        .chat_completion_stream(&model("Llama3.1-8B-Instruct"), chat("weather?", &tools), &no_ctx())
         .await
         .unwrap()
         .map(|c| c.unwrap().event)
@@ -203,7 +205,7 @@ async fn tool_calls_are_parsed_whole_and_streamed() {
 async fn fireworks_strips_bos_and_limits_tokens_by_default() {
     let (url, fake) = start_fake().await;
     let p = build("remote::fireworks", json!({"url": format!("{url}/inference"), "api_key": "good-key"})).await;
-    let r = p.completion(&model("Llama3.2-3B-Instruct"), completion("Once upon", json!({})), &no_ctx()).await.unwrap();
+    let r = p.completion(&model("Llama3.2-3B-Instruct"), completion("Once upon", &json!({})), &no_ctx()).await.unwrap();
     assert_eq!(r.completion_message.content.as_text(""), "Hello there!");
     let (path, _, body) = fake.last();
     assert_eq!(path, "/inference/v1/completions");
@@ -217,7 +219,7 @@ async fn databricks_streams_completions_with_logprobs() {
     let (url, fake) = start_fake().await;
     let p =
         build("remote::databricks", json!({"url": format!("{url}/serving-endpoints"), "api_token": "good-key"})).await;
-    let req = completion("Once upon", json!({"stream": true, "logprobs": {"top_k": 2}}));
+    let req = completion("Once upon", &json!({"stream": true, "logprobs": {"top_k": 2}}));
     let chunks: Vec<_> = p
         .completion_stream(&model("Llama3.1-70B-Instruct"), req, &no_ctx())
         .await
@@ -238,7 +240,7 @@ async fn databricks_streams_completions_with_logprobs() {
     );
 
     let whole = p
-        .chat_completion(&model("Llama3.1-70B-Instruct"), chat("hi", json!({"logprobs": {}})), &no_ctx())
+        .chat_completion(&model("Llama3.1-70B-Instruct"), chat("hi", &json!({"logprobs": {}})), &no_ctx())
         .await
         .unwrap();
     assert_eq!(whole.logprobs.unwrap().len(), 3);
@@ -249,14 +251,14 @@ async fn keys_come_from_the_config_or_the_request() {
     let (url, fake) = start_fake().await;
     let p = build("remote::together", json!({"url": format!("{url}/v1")})).await;
     let m = model("Llama3.1-8B-Instruct");
-    let e = p.chat_completion(&m, chat("hi", json!({})), &no_ctx()).await.unwrap_err();
+    let e = p.chat_completion(&m, chat("hi", &json!({})), &no_ctx()).await.unwrap_err();
     assert_eq!(e.status_code(), 400);
     assert!(e.to_string().contains("together_api_key"), "{e}");
     let ctx = RequestContext::from_header(Some(r#"{"together_api_key": "good-key"}"#));
-    p.chat_completion(&m, chat("hi", json!({})), &ctx).await.unwrap();
+    p.chat_completion(&m, chat("hi", &json!({})), &ctx).await.unwrap();
     assert_eq!(fake.last().1, "Bearer good-key");
     let bad = RequestContext::from_header(Some(r#"{"together_api_key": "wrong"}"#));
-    let e = p.chat_completion(&m, chat("hi", json!({})), &bad).await.unwrap_err();
+    let e = p.chat_completion(&m, chat("hi", &json!({})), &bad).await.unwrap_err();
     assert!(matches!(e, Error::PermissionDenied(_)), "{e:?}");
 }
 
@@ -269,17 +271,17 @@ async fn unknown_models_and_backend_errors_are_clear() {
     let mut named = model("my-llama");
     named.metadata.insert("provider_model".into(), json!("missing/model"));
     p.register_model(&named).await.unwrap();
-    let e = p.chat_completion(&named, chat("hi", json!({})), &no_ctx()).await.unwrap_err();
+    let e = p.chat_completion(&named, chat("hi", &json!({})), &no_ctx()).await.unwrap_err();
     assert_eq!(e.status_code(), 400);
     assert!(e.to_string().contains("missing/model"), "{e}");
     let m = model("Llama3.1-8B-Instruct");
-    let e = p.chat_completion(&m, chat("busy", json!({})), &no_ctx()).await.unwrap_err();
+    let e = p.chat_completion(&m, chat("busy", &json!({})), &no_ctx()).await.unwrap_err();
     assert_eq!(e.status_code(), 503);
-    let e = p.chat_completion(&m, chat("slow", json!({})), &no_ctx()).await.unwrap_err();
+    let e = p.chat_completion(&m, chat("slow", &json!({})), &no_ctx()).await.unwrap_err();
     assert_eq!(e.status_code(), 504);
     assert!(e.to_string().contains("hosted0"), "{e}");
     let down = build("remote::together", json!({"url": "http://127.0.0.1:9/v1", "api_key": "k"})).await;
-    let e = down.chat_completion(&m, chat("hi", json!({})), &no_ctx()).await.unwrap_err();
+    let e = down.chat_completion(&m, chat("hi", &json!({})), &no_ctx()).await.unwrap_err();
     assert_eq!(e.status_code(), 503);
     assert!(e.to_string().contains("hosted0") && e.to_string().contains("Together"), "{e}");
 }

@@ -76,7 +76,7 @@ mod tests {
     const MAP: &[(&str, &str)] =
         &[("Llama3.1-8B-Instruct", "svc/llama-8b"), ("Llama3.1-70B-Instruct", "svc/llama-70b")];
 
-    fn model(llama: &str, metadata: Value) -> ModelDefWithProvider {
+    fn model(llama: &str, metadata: &Value) -> ModelDefWithProvider {
         ModelDefWithProvider {
             identifier: "my-model".into(),
             llama_model: llama.into(),
@@ -92,16 +92,16 @@ mod tests {
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].identifier, "Llama3.1-8B-Instruct");
         assert_eq!(listed[0].metadata[PROVIDER_MODEL_KEY], "svc/llama-8b");
-        assert_eq!(map.name_for(&model("Llama3.1-70B-Instruct", json!({}))).unwrap(), "svc/llama-70b");
-        assert_eq!(map.name_for(&model("anything", json!({PROVIDER_MODEL_KEY: " svc/new "}))).unwrap(), "svc/new");
+        assert_eq!(map.name_for(&model("Llama3.1-70B-Instruct", &json!({}))).unwrap(), "svc/llama-70b");
+        assert_eq!(map.name_for(&model("anything", &json!({PROVIDER_MODEL_KEY: " svc/new "}))).unwrap(), "svc/new");
     }
 
     #[test]
     fn unknown_models_are_refused_with_the_known_ones() {
         let map = ModelMap::new("svc", "Svc", MAP);
-        let e = map.name_for(&model("Llama3.2-1B-Instruct", json!({}))).unwrap_err().to_string();
+        let e = map.name_for(&model("Llama3.2-1B-Instruct", &json!({}))).unwrap_err().to_string();
         assert!(e.contains("Llama3.2-1B-Instruct") && e.contains("Llama3.1-8B-Instruct, Llama3.1-70B-Instruct"), "{e}");
-        let e = map.name_for(&model("x", json!({PROVIDER_MODEL_KEY: 3}))).unwrap_err().to_string();
+        let e = map.name_for(&model("x", &json!({PROVIDER_MODEL_KEY: 3}))).unwrap_err().to_string();
         assert!(e.contains("metadata.provider_model"), "{e}");
     }
 }

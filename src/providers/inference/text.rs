@@ -157,6 +157,7 @@ pub fn completion_chunks(pieces: Pieces) -> CompletionStream {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+#[allow(clippy::float_cmp, reason = "the scores are copied through, never computed")]
 mod tests {
     use indexmap::IndexMap;
 

@@ -335,17 +335,17 @@ mod tests {
     use super::*;
     use crate::types::common::StopReason;
 
-    fn provider(kind: &'static Hosted, config: Value) -> HostedInference {
+    fn provider(kind: &'static Hosted, config: &Value) -> HostedInference {
         HostedInference::new(kind, "p", config.as_object().unwrap()).unwrap()
     }
 
     #[test]
     fn bodies_follow_each_service() {
-        let fireworks = provider(&FIREWORKS, json!({"api_key": "k"}));
+        let fireworks = provider(&FIREWORKS, &json!({"api_key": "k"}));
         let body = fireworks.body("m", "<|begin_of_text|>hi", &SamplingParams::default(), None, false);
         assert_eq!(body["prompt"], "hi");
         assert_eq!(body["max_tokens"], 512);
-        let together = provider(&TOGETHER, json!({}));
+        let together = provider(&TOGETHER, &json!({}));
         let params = SamplingParams { max_tokens: Some(7), ..SamplingParams::default() };
         let body = together.body("m", "<|begin_of_text|>hi", &params, Some(2), true);
         assert_eq!(body["prompt"], "<|begin_of_text|>hi");
@@ -369,12 +369,12 @@ mod tests {
 
     #[test]
     fn a_missing_key_says_where_to_put_one() {
-        let together = provider(&TOGETHER, json!({}));
+        let together = provider(&TOGETHER, &json!({}));
         let e = together.check_key(&RequestContext::default()).unwrap_err().to_string();
         assert!(e.contains("together_api_key") && e.contains("api_key"), "{e}");
         let ctx = RequestContext::from_header(Some(r#"{"together_api_key": "k"}"#));
         assert!(together.check_key(&ctx).is_ok());
-        let databricks = provider(&DATABRICKS, json!({"url": "https://x/serving-endpoints"}));
+        let databricks = provider(&DATABRICKS, &json!({"url": "https://x/serving-endpoints"}));
         let e = databricks.check_key(&ctx).unwrap_err().to_string();
         assert!(e.contains("api_token") && !e.contains("X-LlamaStack-ProviderData"), "{e}");
     }
@@ -389,7 +389,7 @@ mod tests {
             Ok(Sse::Data(json!({"choices": [{"text": "", "finish_reason": "length"}]}))),
             Ok(Sse::Done),
         ];
-        let origin = provider(&TOGETHER, json!({})).origin().clone();
+        let origin = provider(&TOGETHER, &json!({})).origin().clone();
         let got: Vec<Piece> =
             pieces(futures::stream::iter(events).boxed(), origin, "/completions").map(Result::unwrap).collect().await;
         assert_eq!(got[0], Piece::Text("Hel".into()));

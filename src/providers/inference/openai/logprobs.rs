@@ -34,7 +34,7 @@ pub fn from_completion(value: &Value) -> Vec<TokenLogProbs> {
     let scores = value.get("token_logprobs").and_then(Value::as_array);
     match (tokens, scores) {
         (Some(tokens), Some(scores)) => {
-            tokens.iter().zip(scores).filter_map(|(t, lp)| single(t.as_str()?, lp.as_f64()?)).collect()
+            tokens.iter().zip(scores).filter_map(|(t, lp)| Some(single(t.as_str()?, lp.as_f64()?))).collect()
         }
         _ => Vec::new(),
     }
@@ -55,15 +55,15 @@ pub fn from_chat(value: &Value) -> Vec<TokenLogProbs> {
                 .unwrap_or_default();
             if top.is_empty() {
                 let (token, lp) = pair(item)?;
-                return single(&token, lp);
+                return Some(single(&token, lp));
             }
             Some(TokenLogProbs { logprobs_by_token: top.into_iter().collect() })
         })
         .collect()
 }
 
-fn single(token: &str, logprob: f64) -> Option<TokenLogProbs> {
-    Some(TokenLogProbs { logprobs_by_token: [(token.to_owned(), logprob)].into_iter().collect() })
+fn single(token: &str, logprob: f64) -> TokenLogProbs {
+    TokenLogProbs { logprobs_by_token: [(token.to_owned(), logprob)].into_iter().collect() }
 }
 
 /// Parsed logprobs, or `None` when there are none (so the field stays null, as when not asked).
@@ -73,6 +73,7 @@ pub fn non_empty(scores: Vec<TokenLogProbs>) -> Option<Vec<TokenLogProbs>> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+#[allow(clippy::float_cmp, reason = "the scores are copied through, never computed")]
 mod tests {
     use serde_json::json;
 
