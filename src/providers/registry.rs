@@ -311,9 +311,10 @@ fn inference_specs() -> Vec<ProviderSpec> {
                 "retry_mode": String; "retry mode (legacy, standard, adaptive)",
                 "connect_timeout": Number = "60"; "connect timeout in seconds",
                 "read_timeout": Number = "60"; "read timeout in seconds",
+                "endpoint_url": String; "Bedrock Runtime URL; default https://bedrock-runtime.{region}.amazonaws.com, or AWS_ENDPOINT_URL_BEDROCK_RUNTIME / AWS_ENDPOINT_URL",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(super::inference::bedrock::build),
         },
         ProviderSpec {
             api,

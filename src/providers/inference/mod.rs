@@ -1,6 +1,7 @@
 //! The inference provider interface. The router resolves a model id to a provider and hands it
 //! the registered model, so a provider never has to look up ids itself.
 
+pub mod bedrock;
 pub mod client;
 #[cfg(feature = "embedded")]
 pub mod embedded;
