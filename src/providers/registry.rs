@@ -247,9 +247,11 @@ fn inference_specs() -> Vec<ProviderSpec> {
             config_fields: fields! {
                 "url": String, required true; "URL of the text-generation-inference endpoint",
                 "api_token": String; "Hugging Face token",
+                "timeout": Number = "300"; "seconds to wait for a whole response",
+                "tokenizer": String; "path to a Llama 3 tokenizer.model, to fit max_new_tokens to the server's max_total_tokens; unset: the server's own limit applies",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(super::inference::tgi::build_tgi),
         },
         ProviderSpec {
             api,
@@ -258,9 +260,12 @@ fn inference_specs() -> Vec<ProviderSpec> {
             config_fields: fields! {
                 "huggingface_repo": String, required true; "model repository on Hugging Face",
                 "api_token": String; "Hugging Face token",
+                "api_url": String = "\"https://api-inference.huggingface.co\""; "base URL of the serverless Inference API (models are under /models/<repo>)",
+                "timeout": Number = "300"; "seconds to wait for a whole response",
+                "tokenizer": String; "path to a Llama 3 tokenizer.model, to fit max_new_tokens to the model's max_total_tokens",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(super::inference::tgi::build_serverless),
         },
         ProviderSpec {
             api,
@@ -269,9 +274,13 @@ fn inference_specs() -> Vec<ProviderSpec> {
             config_fields: fields! {
                 "endpoint_name": String, required true; "inference endpoint as namespace/name",
                 "api_token": String; "Hugging Face token",
+                "api_url": String = "\"https://api.endpoints.huggingface.cloud/v2\""; "base URL of the Inference Endpoints API",
+                "wait": Number = "10"; "seconds a request waits for an endpoint that is starting before answering 503",
+                "timeout": Number = "300"; "seconds to wait for a whole response",
+                "tokenizer": String; "path to a Llama 3 tokenizer.model, to fit max_new_tokens to the endpoint's max_total_tokens",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(super::inference::tgi::build_endpoint),
         },
         ProviderSpec {
             api,

@@ -11,6 +11,7 @@ pub mod ollama;
 pub mod openai;
 pub mod sse;
 pub mod text;
+pub mod tgi;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
