@@ -120,6 +120,41 @@ async fn max_tokens_ends_with_out_of_tokens() {
 }
 
 #[tokio::test]
+async fn logprobs_score_every_generated_token() {
+    let p = provider(1, 1024).await;
+    let mut req = completion("1, 2, 3, 4, 5,", json!({"strategy": "greedy", "max_tokens": 6}));
+    req.logprobs = Some(llama_stack_rs::types::inference::LogProbConfig { top_k: Some(3) });
+    let whole = p.completion(&served(), req.clone(), &RequestContext::default()).await.unwrap();
+    let scores = whole.logprobs.unwrap();
+    assert_eq!(scores.len(), 6, "one entry per generated token");
+    for s in &scores {
+        assert!(!s.logprobs_by_token.is_empty() && s.logprobs_by_token.len() <= 3, "{s:?}");
+        let total: f64 = s.logprobs_by_token.values().map(|lp| lp.exp()).sum();
+        assert!(s.logprobs_by_token.values().all(|lp| *lp <= 0.0) && total <= 1.0 + 1e-6, "{s:?}");
+    }
+    // Greedy decoding picks the likeliest token, so its text leads each entry's candidates and
+    // the answer is the concatenation of the best candidates.
+    let best: String = scores
+        .iter()
+        .map(|s| s.logprobs_by_token.iter().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0.clone())
+        .collect();
+    assert_eq!(best, text_of(&whole.completion_message.content));
+
+    let streamed: Vec<_> = p
+        .completion_stream(&served(), req, &RequestContext::default())
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let streamed_scores: usize = streamed.iter().filter_map(|c| c.logprobs.as_ref()).map(Vec::len).sum();
+    assert_eq!(streamed_scores, 6);
+    let plain = completion("1, 2,", json!({"max_tokens": 2}));
+    let plain = p.completion(&served(), plain, &RequestContext::default()).await.unwrap();
+    assert!(plain.logprobs.is_none(), "no logprobs unless asked");
+}
+
+#[tokio::test]
 async fn streaming_sends_start_progress_complete() {
     let p = provider(1, 1024).await;
     let ctx = RequestContext::default();

@@ -12,7 +12,7 @@ use crate::prompt::StreamParser;
 use crate::types::common::{AssistantRole, CompletionMessage, InterleavedTextMedia, StopReason, TokenLogProbs};
 use crate::types::inference::{
     ChatCompletionResponseEvent, ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk,
-    CompletionResponseStreamChunk, EventDelta,
+    CompletionResponseStreamChunk, EventDelta, LogProbConfig,
 };
 
 /// One step of a generation: more text (with the log probabilities of the tokens it came from,
@@ -35,6 +35,20 @@ pub struct Generated {
 
 /// A generation as it happens. Dropping it must stop the generation (or close the connection).
 pub type Pieces = BoxStream<'static, Result<Piece>>;
+
+/// The number of candidates per token a request's `logprobs` asks for (`None`: no logprobs).
+/// `top_k` defaults to 0, which asks for the chosen token's score alone.
+pub fn logprobs_top_k(logprobs: Option<&LogProbConfig>) -> Result<Option<usize>> {
+    let Some(config) = logprobs else { return Ok(None) };
+    let k = config.top_k.unwrap_or(0);
+    match usize::try_from(k) {
+        Ok(k) if k <= MAX_TOP_K => Ok(Some(k.max(1))),
+        _ => Err(Error::invalid(format!("`logprobs.top_k` must be between 0 and {MAX_TOP_K}, got {k}"))),
+    }
+}
+
+/// The most candidates per token a backend is asked for (`OpenAI`'s own limit).
+const MAX_TOP_K: usize = 20;
 
 fn cut_short() -> Error {
     Error::internal("the generation stopped before it said how it ended")
@@ -212,6 +226,15 @@ mod tests {
         let pieces = feed(vec![Ok(Piece::Text("a".into())), Ok(Piece::End(StopReason::EndOfTurn))]);
         let got = collect(pieces).await.unwrap();
         assert_eq!((got.text.as_str(), got.stop_reason, got.logprobs), ("a", StopReason::EndOfTurn, None));
+    }
+
+    #[test]
+    fn top_k_is_bounded() {
+        assert_eq!(logprobs_top_k(None).unwrap(), None);
+        assert_eq!(logprobs_top_k(Some(&LogProbConfig::default())).unwrap(), Some(1));
+        assert_eq!(logprobs_top_k(Some(&LogProbConfig { top_k: Some(5) })).unwrap(), Some(5));
+        assert!(logprobs_top_k(Some(&LogProbConfig { top_k: Some(21) })).is_err());
+        assert!(logprobs_top_k(Some(&LogProbConfig { top_k: Some(-1) })).is_err());
     }
 
     #[tokio::test]

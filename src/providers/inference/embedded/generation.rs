@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use futures::StreamExt;
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -19,7 +20,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::sampling::Plan;
 use crate::error::{Error, Result};
 use crate::providers::inference::text::{Piece, Pieces};
-use crate::types::common::StopReason;
+use crate::types::common::{StopReason, TokenLogProbs};
 
 /// Prompt tokens evaluated per llama.cpp call.
 const BATCH: usize = 512;
@@ -208,6 +209,8 @@ impl Engine {
         let mut last = batch.n_tokens() - 1;
         let mut pos = prompt.len();
         let mut produced = 0_usize;
+        // Scores of tokens whose text is not out yet (a character split over tokens).
+        let mut scores: Vec<TokenLogProbs> = Vec::new();
         let reason = loop {
             if plan.max_tokens.is_some_and(|m| produced >= m) || pos >= n_ctx {
                 break StopReason::OutOfTokens;
@@ -217,8 +220,11 @@ impl Engine {
                 break self.end_reason(token);
             }
             produced += 1;
+            if let Some(k) = plan.logprobs {
+                scores.push(self.scores(&ctx, last, token, k, special));
+            }
             if let Some(piece) = text.push(&vocab.token_to_piece(token, special, None)) {
-                if tx.blocking_send(Ok(Piece::Text(piece))).is_err() {
+                if tx.blocking_send(Ok(piece_of(piece, &mut scores, plan))).is_err() {
                     return Ok(());
                 }
             }
@@ -232,7 +238,7 @@ impl Engine {
             pos += 1;
         };
         if let Some(rest) = text.finish() {
-            let _ = tx.blocking_send(Ok(Piece::Text(rest)));
+            let _ = tx.blocking_send(Ok(piece_of(rest, &mut scores, plan)));
         }
         let total = started.elapsed().as_secs_f64();
         #[expect(clippy::cast_precision_loss, reason = "a rate for the log")]
@@ -246,11 +252,51 @@ impl Engine {
         Ok(())
     }
 
+    /// The log probabilities of the `k` likeliest tokens at batch position `idx` (the chosen
+    /// one always among them), from the model's raw logits: before penalties and temperature,
+    /// so they describe the model rather than the sampler.
+    fn scores(&self, ctx: &LlamaContext<'_>, idx: i32, chosen: LlamaToken, k: usize, special: bool) -> TokenLogProbs {
+        let logits = ctx.get_logits_ith(idx);
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_total = f64::from(max) + logits.iter().map(|l| f64::from(l - max).exp()).sum::<f64>().ln();
+        // The k best ids, kept sorted best first; k is at most 20, so insertion is cheap.
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+        for (id, &l) in logits.iter().enumerate() {
+            if best.len() < k || best.last().is_some_and(|(b, _)| l > *b) {
+                let at = best.partition_point(|(b, _)| *b >= l);
+                best.insert(at, (l, id));
+                best.truncate(k);
+            }
+        }
+        let chosen_id = usize::try_from(chosen.0).unwrap_or(usize::MAX);
+        if !best.iter().any(|(_, id)| *id == chosen_id) {
+            if let Some(&l) = logits.get(chosen_id) {
+                best.pop();
+                best.push((l, chosen_id));
+            }
+        }
+        let vocab = self.model.vocab();
+        let logprobs_by_token = best
+            .into_iter()
+            .filter_map(|(l, id)| {
+                let token = LlamaToken(i32::try_from(id).ok()?);
+                let text = String::from_utf8_lossy(&vocab.token_to_piece(token, special, None)).into_owned();
+                Some((text, f64::from(l) - log_total))
+            })
+            .collect();
+        TokenLogProbs { logprobs_by_token }
+    }
+
     /// Llama 3's `<|eom_id|>` ends a message that waits for a tool's answer; every other
     /// end-of-generation token ends the turn.
     fn end_reason(&self, token: LlamaToken) -> StopReason {
         if self.token_text(token) == "<|eom_id|>" { StopReason::EndOfMessage } else { StopReason::EndOfTurn }
     }
+}
+
+/// A piece of text, with the scores of the tokens it came from when they are being reported.
+fn piece_of(text: String, scores: &mut Vec<TokenLogProbs>, plan: &Plan) -> Piece {
+    if plan.logprobs.is_some() { Piece::Scored(text, std::mem::take(scores)) } else { Piece::Text(text) }
 }
 
 /// Bytes of generated text not yet sent: a token may end inside a UTF-8 character, whose

@@ -257,7 +257,8 @@ impl InferenceProvider for EmbeddedInference {
         _ctx: &RequestContext,
     ) -> Result<ChatCompletionResponse> {
         let prompt = self.chat_prompt(model, &request)?;
-        let plan = Plan::from_params(&request.sampling())?;
+        let plan =
+            Plan::from_params(&request.sampling())?.with_logprobs(text::logprobs_top_k(request.logprobs.as_ref())?);
         let pieces = self.engine.start(prompt, plan, self.is_llama3(), &model.identifier).await?;
         let generated = text::collect(pieces).await?;
         Ok(ChatCompletionResponse {
@@ -273,7 +274,8 @@ impl InferenceProvider for EmbeddedInference {
         _ctx: &RequestContext,
     ) -> Result<ChatStream> {
         let prompt = self.chat_prompt(model, &request)?;
-        let plan = Plan::from_params(&request.sampling())?;
+        let plan =
+            Plan::from_params(&request.sampling())?.with_logprobs(text::logprobs_top_k(request.logprobs.as_ref())?);
         let llama3 = self.is_llama3();
         let pieces = self.engine.start(prompt, plan, llama3, &model.identifier).await?;
         Ok(text::chat_events(pieces, llama3))
@@ -286,7 +288,8 @@ impl InferenceProvider for EmbeddedInference {
         _ctx: &RequestContext,
     ) -> Result<CompletionResponse> {
         let prompt = self.completion_prompt(model, &request)?;
-        let plan = Plan::from_params(&request.sampling())?;
+        let plan =
+            Plan::from_params(&request.sampling())?.with_logprobs(text::logprobs_top_k(request.logprobs.as_ref())?);
         let pieces = self.engine.start(prompt, plan, false, &model.identifier).await?;
         let generated = text::collect(pieces).await?;
         let completion_message = assistant_message(generated.text, generated.stop_reason, false);
@@ -300,7 +303,8 @@ impl InferenceProvider for EmbeddedInference {
         _ctx: &RequestContext,
     ) -> Result<CompletionStream> {
         let prompt = self.completion_prompt(model, &request)?;
-        let plan = Plan::from_params(&request.sampling())?;
+        let plan =
+            Plan::from_params(&request.sampling())?.with_logprobs(text::logprobs_top_k(request.logprobs.as_ref())?);
         let pieces = self.engine.start(prompt, plan, false, &model.identifier).await?;
         Ok(text::completion_chunks(pieces))
     }

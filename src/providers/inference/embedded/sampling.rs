@@ -28,6 +28,8 @@ pub(super) struct Plan {
     pub repetition_penalty: Option<f32>,
     /// Most tokens to generate; `None` means until the context is full.
     pub max_tokens: Option<usize>,
+    /// Candidates per token whose log probabilities are reported; `None`: none are.
+    pub logprobs: Option<usize>,
 }
 
 #[expect(clippy::cast_possible_truncation, reason = "sampling knobs are small numbers; f32 is what llama.cpp takes")]
@@ -78,7 +80,12 @@ impl Plan {
                 Pick::TopK { temperature: f32_of(temperature), top_k }
             }
         };
-        Ok(Self { pick, repetition_penalty, max_tokens })
+        Ok(Self { pick, repetition_penalty, max_tokens, logprobs: None })
+    }
+
+    /// The plan, also reporting the log probabilities of `top_k` candidates per token.
+    pub fn with_logprobs(self, top_k: Option<usize>) -> Self {
+        Self { logprobs: top_k, ..self }
     }
 
     /// The llama.cpp sampler chain for this plan, for a vocabulary of `n_vocab` tokens. `seed`
@@ -117,7 +124,7 @@ mod tests {
     #[test]
     fn defaults_are_greedy_without_limit() {
         let plan = Plan::from_params(&SamplingParams::default()).unwrap();
-        assert_eq!(plan, Plan { pick: Pick::Greedy, repetition_penalty: None, max_tokens: None });
+        assert_eq!(plan, Plan { pick: Pick::Greedy, repetition_penalty: None, max_tokens: None, logprobs: None });
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::logprobs;
 use super::wire::{ChatAnswer, CompletionAnswer, WireToolCall};
 use crate::error::{Error, Result};
 use crate::providers::inference::http_util::function_tool;
+use crate::providers::inference::text;
 use crate::types::common::{
     AssistantRole, CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, JsonObject, MediaItem, Message,
     SamplingParams, SamplingStrategy, StopReason, ToolCall, ToolChoice, ToolName,
@@ -65,7 +66,7 @@ pub(super) fn chat_body(model: &str, req: &ChatCompletionRequest, stream: bool) 
         body.insert("tool_choice".into(), json!(choice));
     }
     add_sampling(&mut body, &req.sampling());
-    if let Some(k) = logprobs::wanted(req.logprobs.as_ref())? {
+    if let Some(k) = text::logprobs_top_k(req.logprobs.as_ref())? {
         body.insert("logprobs".into(), json!(true));
         body.insert("top_logprobs".into(), json!(k));
     }
@@ -84,7 +85,7 @@ pub(super) fn completion_body(model: &str, req: &CompletionRequest, stream: bool
     body.insert("prompt".into(), json!(req.content.as_text(TEXT_SEP)));
     body.insert("stream".into(), json!(stream));
     add_sampling(&mut body, &req.sampling());
-    if let Some(k) = logprobs::wanted(req.logprobs.as_ref())? {
+    if let Some(k) = text::logprobs_top_k(req.logprobs.as_ref())? {
         body.insert("logprobs".into(), json!(k));
     }
     Ok(Value::Object(body))

@@ -174,7 +174,7 @@ impl HostedInference {
     }
 
     /// The request body for a rendered prompt.
-    fn body(&self, name: &str, prompt: &str, sampling: &SamplingParams, top_k: Option<i64>, stream: bool) -> Value {
+    fn body(&self, name: &str, prompt: &str, sampling: &SamplingParams, top_k: Option<usize>, stream: bool) -> Value {
         let prompt = if self.kind.strip_bos { prompt.strip_prefix(BOS).unwrap_or(prompt) } else { prompt };
         let mut body = Map::new();
         body.insert("model".into(), json!(name));
@@ -273,7 +273,7 @@ impl InferenceProvider for HostedInference {
         ctx: &RequestContext,
     ) -> Result<ChatCompletionResponse> {
         let name = self.models.name_for(model)?;
-        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
+        let top_k = text::logprobs_top_k(request.logprobs.as_ref())?;
         let prompt = render_chat_prompt(&request, &model.llama_model)?;
         let body = self.body(&name, &prompt, &request.sampling(), top_k, false);
         let generated = self.generate(&name, &body, ctx).await?;
@@ -290,7 +290,7 @@ impl InferenceProvider for HostedInference {
         ctx: &RequestContext,
     ) -> Result<ChatStream> {
         let name = self.models.name_for(model)?;
-        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
+        let top_k = text::logprobs_top_k(request.logprobs.as_ref())?;
         let prompt = render_chat_prompt(&request, &model.llama_model)?;
         let body = self.body(&name, &prompt, &request.sampling(), top_k, true);
         Ok(text::chat_events(self.generate_stream(&name, &body, ctx).await?, true))
@@ -304,7 +304,7 @@ impl InferenceProvider for HostedInference {
     ) -> Result<CompletionResponse> {
         let name = self.models.name_for(model)?;
         content_text(&request.content)?;
-        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
+        let top_k = text::logprobs_top_k(request.logprobs.as_ref())?;
         let prompt = render_completion_prompt(&request.content);
         let body = self.body(&name, &prompt, &request.sampling(), top_k, false);
         let generated = self.generate(&name, &body, ctx).await?;
@@ -322,7 +322,7 @@ impl InferenceProvider for HostedInference {
     ) -> Result<CompletionStream> {
         let name = self.models.name_for(model)?;
         content_text(&request.content)?;
-        let top_k = logprobs::wanted(request.logprobs.as_ref())?;
+        let top_k = text::logprobs_top_k(request.logprobs.as_ref())?;
         let prompt = render_completion_prompt(&request.content);
         let body = self.body(&name, &prompt, &request.sampling(), top_k, true);
         Ok(text::completion_chunks(self.generate_stream(&name, &body, ctx).await?))

@@ -3,20 +3,7 @@
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
 use crate::types::common::TokenLogProbs;
-use crate::types::inference::LogProbConfig;
-
-/// The number of candidates to ask for per token, when the request wants logprobs. `top_k`
-/// defaults to 0, which asks for the chosen token's score alone.
-pub fn wanted(logprobs: Option<&LogProbConfig>) -> Result<Option<i64>> {
-    let Some(config) = logprobs else { return Ok(None) };
-    let k = config.top_k.unwrap_or(0);
-    if !(0..=20).contains(&k) {
-        return Err(Error::invalid(format!("`logprobs.top_k` must be between 0 and 20, got {k}")));
-    }
-    Ok(Some(k.max(1)))
-}
 
 /// `/completions`' object: `top_logprobs` (one `{token: logprob}` map per token), or, when only
 /// the chosen tokens are given, `tokens` with `token_logprobs`.
@@ -101,14 +88,5 @@ mod tests {
         assert_eq!(got[0].logprobs_by_token["Hey"], -2.5);
         assert_eq!(got[1].logprobs_by_token["!"], -0.7);
         assert!(non_empty(from_chat(&json!({"content": null}))).is_none());
-    }
-
-    #[test]
-    fn top_k_is_bounded() {
-        assert_eq!(wanted(None).unwrap(), None);
-        assert_eq!(wanted(Some(&LogProbConfig::default())).unwrap(), Some(1));
-        assert_eq!(wanted(Some(&LogProbConfig { top_k: Some(5) })).unwrap(), Some(5));
-        assert!(wanted(Some(&LogProbConfig { top_k: Some(21) })).is_err());
-        assert!(wanted(Some(&LogProbConfig { top_k: Some(-1) })).is_err());
     }
 }
