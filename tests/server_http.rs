@@ -58,7 +58,7 @@ fn config(dir: &std::path::Path) -> String {
         r"
 version: '2'
 image_name: test
-apis: [telemetry]
+apis: [inference, telemetry]
 providers:
   telemetry:
   - provider_id: console
@@ -115,8 +115,13 @@ async fn inspect_routes_and_errors() {
     assert_eq!(chat["method"], "post");
     assert_eq!(chat["provider_types"], json!(["remote::together"]));
 
-    // Lists are plain arrays; get of an unknown id is null.
-    assert_eq!(get(&s.base, "/models/list").await, (200, json!([])));
+    // Lists are plain arrays (here: the models Together hosts, under Llama ids); get of an
+    // unknown id is null.
+    let (st, models) = get(&s.base, "/models/list").await;
+    assert_eq!(st, 200);
+    let ids: Vec<&str> = models.as_array().unwrap().iter().filter_map(|m| m["identifier"].as_str()).collect();
+    assert!(ids.contains(&"Llama3.1-8B-Instruct") && ids.len() == 6, "{models}");
+    assert!(models.as_array().unwrap().iter().all(|m| m["provider_id"] == "secret-one"), "{models}");
     assert_eq!(get(&s.base, "/models/get?identifier=nope").await, (200, Value::Null));
     assert_eq!(get(&s.base, "/shields/get?shield_type=nope").await, (200, Value::Null));
 
@@ -135,10 +140,11 @@ async fn inspect_routes_and_errors() {
     assert_eq!(st, 400);
     assert!(body.to_string().contains("llama_model"), "{body}");
 
-    // The inference API's only provider cannot run here: 501 naming it.
+    // A model no provider serves: 400 naming it and listing those that are served.
     let (st, body) = post(&s.base, "/inference/chat_completion", r#"{"model": "m", "messages": []}"#).await;
-    assert_eq!(st, 501, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("secret-one"), "{body}");
+    assert_eq!(st, 400, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("`m`") && detail.contains("Llama3.1-8B-Instruct"), "{body}");
 
     // Declared-only routes: 501 naming the route. Agents not configured: 501 saying so.
     let (st, body) = post(&s.base, "/datasets/create", "{}").await;
@@ -212,4 +218,21 @@ async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
     assert_eq!(st, 500);
     assert!(body["detail"].as_str().unwrap().contains("Internal server error"));
     assert_eq!(get(&base, "/health").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_run_here_answers_501_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config(dir.path()).replace(
+        "provider_id: secret-one\n    provider_type: remote::together\n    config: {api_key: sk-very-secret}",
+        "provider_id: gpu-box\n    provider_type: vllm\n    config: {}",
+    );
+    assert!(yaml.contains("gpu-box"));
+    let s = start(&yaml).await;
+    assert_eq!(get(&s.base, "/models/list").await, (200, json!([])));
+    let (st, body) = post(&s.base, "/inference/chat_completion", r#"{"model": "m", "messages": []}"#).await;
+    assert_eq!(st, 501, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("gpu-box") && detail.contains("remote::openai"), "{body}");
+    s.shutdown().await;
 }

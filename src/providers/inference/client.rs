@@ -27,10 +27,25 @@ const LISTING_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Service {
     /// How messages refer to it: "the OpenAI-compatible server", "TGI".
     pub name: &'static str,
-    /// The config field holding the key (`api_key`, `api_token`).
+    /// The config field holding the key (`api_key`, `api_token`); empty when it takes none.
     pub key_config: &'static str,
     /// The provider-data key a client may send its own key under; empty when there is none.
     pub key_field: &'static str,
+    /// Added to "cannot connect" errors, e.g. how to start the server.
+    pub down_hint: &'static str,
+    /// Added to "model not found" errors, with `{model}` standing for the model.
+    pub missing_model_hint: &'static str,
+}
+
+impl Service {
+    pub const fn new(name: &'static str, key_config: &'static str, key_field: &'static str) -> Self {
+        Self { name, key_config, key_field, down_hint: "", missing_model_hint: "" }
+    }
+
+    #[must_use]
+    pub const fn with_hints(self, down_hint: &'static str, missing_model_hint: &'static str) -> Self {
+        Self { down_hint, missing_model_hint, ..self }
+    }
 }
 
 /// Who we are talking to, carried into streams so their errors say so.
@@ -50,7 +65,12 @@ impl Origin {
         if e.is_connect() {
             return Error::Unavailable {
                 provider,
-                message: format!("cannot connect to {} at {base} ({})", self.service.name, causes(e)),
+                message: format!(
+                    "cannot connect to {} at {base} ({}){}",
+                    self.service.name,
+                    causes(e),
+                    self.service.down_hint
+                ),
             };
         }
         if e.is_timeout() {
@@ -70,11 +90,18 @@ impl Origin {
         }
     }
 
-    /// An `{"error": ...}` object the server sent where an answer or an event should be.
-    pub fn reported(&self, error: &Value) -> Error {
-        Error::Upstream {
-            provider: self.provider.to_string(),
-            message: format!("{} at {} reported: {}", self.service.name, self.base_url, error_text(error)),
+    /// An error the server sent in a body that came with a success status (an answer or a
+    /// stream event): `{"error": ...}`, with TGI's `error_type` or `OpenAI`'s `error.type` saying
+    /// whose fault it was.
+    pub fn reported(&self, body: &Value) -> Error {
+        let error = body.get("error").unwrap_or(body);
+        let kind = body.get("error_type").or_else(|| error.get("type")).and_then(Value::as_str).unwrap_or_default();
+        let message = format!("{} at {} reported: {}", self.service.name, self.base_url, error_text(error));
+        let provider = self.provider.to_string();
+        match kind {
+            "validation" | "invalid_request_error" => Error::invalid(format!("provider `{provider}`: {message}")),
+            "overloaded" => Error::Unavailable { provider, message },
+            _ => Error::Upstream { provider, message },
         }
     }
 
@@ -90,10 +117,18 @@ impl Origin {
                 "provider `{provider}`: {server} at {base} refused the credentials ({msg}); {}",
                 self.key_hint()
             )),
-            404 if model.is_some() => Error::invalid(format!(
-                "provider `{provider}`: model `{}` is not served by {base} ({msg})",
-                model.unwrap_or_default()
-            )),
+            404 if model.is_some() => {
+                let model = model.unwrap_or_default();
+                match self.service.missing_model_hint {
+                    "" => Error::invalid(format!(
+                        "provider `{provider}`: model `{model}` is not served by {base} ({msg})"
+                    )),
+                    hint => Error::invalid(format!(
+                        "provider `{provider}`: model `{model}` is not available in {server} at {base} ({msg}); {}",
+                        hint.replace("{model}", model)
+                    )),
+                }
+            }
             408 | 504 => {
                 Error::Timeout(format!("provider `{provider}`: {server} at {base} timed out on {path}: {msg}"))
             }
@@ -101,6 +136,8 @@ impl Origin {
                 provider,
                 message: format!("{server} at {base} is busy or unavailable ({status}): {msg}"),
             },
+            // TGI's "failed dependency": the model failed while generating.
+            424 => Error::Upstream { provider, message: format!("{server} at {base} could not generate: {msg}") },
             s if (400..500).contains(&s) => {
                 let subject = model.map_or_else(String::new, |m| format!(" for model `{m}`"));
                 Error::invalid(format!("provider `{provider}`: {server} at {base} refused the request{subject}: {msg}"))
@@ -115,6 +152,7 @@ impl Origin {
     pub fn key_hint(&self) -> String {
         let config = self.service.key_config;
         match self.service.key_field {
+            "" if config.is_empty() => "the server wants credentials this provider does not send".to_owned(),
             "" => format!("set `{config}` in the provider config"),
             field => {
                 format!(
@@ -126,7 +164,7 @@ impl Origin {
 
     #[cfg(test)]
     pub fn for_tests() -> Self {
-        static TEST: Service = Service { name: "the server", key_config: "api_key", key_field: "openai_api_key" };
+        static TEST: Service = Service::new("the server", "api_key", "openai_api_key");
         Self { provider: Arc::from("openai"), base_url: Arc::from("http://localhost:8000/v1"), service: &TEST }
     }
 }
@@ -158,8 +196,8 @@ fn error_text(error: &Value) -> String {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], origin: &Origin, path: &str) -> Result<T> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| origin.bad_answer(path, format!("not JSON ({e}): {}", preview(bytes))))?;
-    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
-        return Err(origin.reported(error));
+    if value.get("error").is_some_and(|e| !e.is_null()) {
+        return Err(origin.reported(&value));
     }
     serde_json::from_value(value).map_err(|e| origin.bad_answer(path, format!("{e}: {}", preview(bytes))))
 }
@@ -245,6 +283,19 @@ impl Client {
         let req = self.request(reqwest::Method::POST, path, Some(ctx)).json(body);
         let resp = self.send(req, path, Some(model)).await?;
         self.read(resp, path).await
+    }
+
+    /// `POST path`, for a body the caller reads itself (e.g. newline-delimited JSON). Status
+    /// errors come back here, before any of the body.
+    pub async fn post_response(
+        &self,
+        path: &str,
+        body: &Value,
+        model: &str,
+        ctx: &RequestContext,
+    ) -> Result<reqwest::Response> {
+        let req = self.request(reqwest::Method::POST, path, Some(ctx)).json(body);
+        self.send(req, path, Some(model)).await
     }
 
     /// `POST path` answered by server-sent events. Status errors come back here, before any event.

@@ -5,7 +5,6 @@
 //! Ollama's chat endpoint, so Ollama's own template and tool-call parser apply and models other
 //! than Llama work too.
 
-mod client;
 mod convert;
 mod models;
 mod ndjson;
@@ -22,8 +21,8 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use self::client::Client;
 use self::wire::{ChatChunk, EmbedAnswer, GenerateChunk, TagList};
+use super::client::{Client, Service};
 use super::{ChatStream, CompletionStream, InferenceProvider};
 use crate::error::{Error, Result};
 use crate::providers::registry::BuildArgs;
@@ -33,6 +32,10 @@ use crate::types::inference::{
     ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse, EmbeddingsResponse,
 };
 use crate::types::models::{ModelDef, ModelDefWithProvider};
+
+/// Ollama, as messages name it: it takes no key, and says how to start it or get a model.
+static OLLAMA: Service =
+    Service::new("Ollama", "", "").with_hints("; is `ollama serve` running?", "pull it with `ollama pull {model}`");
 
 /// The provider's config, already defaulted by the registry; a null field means its default.
 #[derive(Debug, Deserialize)]
@@ -103,7 +106,7 @@ impl OllamaInference {
     pub fn new(provider_id: &str, config: &JsonObject) -> Result<Self> {
         let at = format!("{provider_id}.config");
         let cfg: OllamaConfig = typed_config(config, &at)?;
-        let client = Client::new(provider_id, cfg.base_url(&at)?, cfg.timeout(&at)?)?;
+        let client = Client::new(provider_id, &OLLAMA, cfg.base_url(&at)?, cfg.timeout(&at)?, None)?;
         Ok(Self { client, resolved: RwLock::new(HashMap::new()), warned: AtomicBool::new(false) })
     }
 
@@ -220,11 +223,11 @@ impl InferenceProvider for OllamaInference {
         &self,
         model: &ModelDefWithProvider,
         request: ChatCompletionRequest,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
     ) -> Result<ChatCompletionResponse> {
         let tag = self.tag_for(model)?;
         let body = convert::chat_body(&tag, &request, false)?;
-        let chunk: ChatChunk = self.client.post("/api/chat", &body, &tag).await?;
+        let chunk: ChatChunk = self.client.post("/api/chat", &body, &tag, ctx).await?;
         convert::chat_response(chunk).map_err(|m| self.client.origin.bad_answer("/api/chat", m))
     }
 
@@ -232,11 +235,12 @@ impl InferenceProvider for OllamaInference {
         &self,
         model: &ModelDefWithProvider,
         request: ChatCompletionRequest,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
     ) -> Result<ChatStream> {
         let tag = self.tag_for(model)?;
         let body = convert::chat_body(&tag, &request, true)?;
-        let lines = self.client.post_stream("/api/chat", &body, &tag).await?;
+        let resp = self.client.post_response("/api/chat", &body, &tag, ctx).await?;
+        let lines = ndjson::decode_lines(resp.bytes_stream(), self.client.origin.clone(), "/api/chat");
         Ok(stream::chat_events(lines, self.client.origin.clone()))
     }
 
@@ -244,11 +248,11 @@ impl InferenceProvider for OllamaInference {
         &self,
         model: &ModelDefWithProvider,
         request: CompletionRequest,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
     ) -> Result<CompletionResponse> {
         let tag = self.tag_for(model)?;
         let body = convert::generate_body(&tag, &request, false)?;
-        let chunk: GenerateChunk = self.client.post("/api/generate", &body, &tag).await?;
+        let chunk: GenerateChunk = self.client.post("/api/generate", &body, &tag, ctx).await?;
         Ok(convert::completion_response(chunk))
     }
 
@@ -256,11 +260,12 @@ impl InferenceProvider for OllamaInference {
         &self,
         model: &ModelDefWithProvider,
         request: CompletionRequest,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
     ) -> Result<CompletionStream> {
         let tag = self.tag_for(model)?;
         let body = convert::generate_body(&tag, &request, true)?;
-        let lines = self.client.post_stream("/api/generate", &body, &tag).await?;
+        let resp = self.client.post_response("/api/generate", &body, &tag, ctx).await?;
+        let lines = ndjson::decode_lines(resp.bytes_stream(), self.client.origin.clone(), "/api/generate");
         Ok(stream::completion_chunks(lines, self.client.origin.clone()))
     }
 
@@ -268,7 +273,7 @@ impl InferenceProvider for OllamaInference {
         &self,
         model: &ModelDefWithProvider,
         contents: Vec<InterleavedTextMedia>,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
     ) -> Result<EmbeddingsResponse> {
         if contents.is_empty() {
             return Ok(EmbeddingsResponse { embeddings: Vec::new() });
@@ -276,7 +281,7 @@ impl InferenceProvider for OllamaInference {
         let tag = self.tag_for(model)?;
         let input: Vec<String> = contents.iter().map(|c| c.as_text(" ")).collect();
         let body = json!({"model": tag, "input": input});
-        let answer: EmbedAnswer = self.client.post("/api/embed", &body, &tag).await?;
+        let answer: EmbedAnswer = self.client.post("/api/embed", &body, &tag, ctx).await?;
         if answer.embeddings.len() != input.len() {
             return Err(self.client.origin.bad_answer(
                 "/api/embed",

@@ -5,10 +5,10 @@ use std::collections::VecDeque;
 
 use futures::stream::{self, BoxStream, StreamExt};
 
-use super::client::Origin;
 use super::convert::{stop_reason, tool_call};
 use super::wire::{ChatChunk, GenerateChunk};
 use crate::error::Result;
+use crate::providers::inference::client::Origin;
 use crate::providers::inference::{ChatStream, CompletionStream};
 use crate::types::common::ToolCall;
 use crate::types::inference::{

@@ -47,7 +47,7 @@ pub struct Hosted {
 }
 
 pub static TOGETHER: Hosted = Hosted {
-    service: Service { name: "Together", key_config: "api_key", key_field: "together_api_key" },
+    service: Service::new("Together", "api_key", "together_api_key"),
     default_url: "https://api.together.xyz/v1",
     completions_path: "/completions",
     models: &[
@@ -65,7 +65,7 @@ pub static TOGETHER: Hosted = Hosted {
 
 /// Fireworks' API names its models `accounts/fireworks/models/<name>`.
 pub static FIREWORKS: Hosted = Hosted {
-    service: Service { name: "Fireworks", key_config: "api_key", key_field: "fireworks_api_key" },
+    service: Service::new("Fireworks", "api_key", "fireworks_api_key"),
     default_url: "https://api.fireworks.ai/inference",
     completions_path: "/v1/completions",
     models: &[
@@ -82,7 +82,7 @@ pub static FIREWORKS: Hosted = Hosted {
 
 /// A Databricks workspace's serving endpoints; `url` is `https://<workspace>/serving-endpoints`.
 pub static DATABRICKS: Hosted = Hosted {
-    service: Service { name: "Databricks", key_config: "api_token", key_field: "" },
+    service: Service::new("Databricks", "api_token", ""),
     default_url: "",
     completions_path: "/completions",
     models: &[

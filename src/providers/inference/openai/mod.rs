@@ -31,8 +31,7 @@ use crate::types::inference::{
 use crate::types::models::{ModelDef, ModelDefWithProvider};
 
 /// An OpenAI-compatible server, as messages name it.
-static SERVICE: Service =
-    Service { name: "the OpenAI-compatible server", key_config: "api_key", key_field: "openai_api_key" };
+static SERVICE: Service = Service::new("the OpenAI-compatible server", "api_key", "openai_api_key");
 
 /// The metadata key naming the server's model a registered model goes to.
 const MODEL_KEY: &str = "openai_model";

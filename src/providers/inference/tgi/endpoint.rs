@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 use crate::providers::inference::client::{Client, Service};
 
 /// The endpoints API, as messages name it.
-static API: Service =
-    Service { name: "the Hugging Face Inference Endpoints API", key_config: "api_token", key_field: "" };
+static API: Service = Service::new("the Hugging Face Inference Endpoints API", "api_token", "");
 
 /// What the endpoints API says about one endpoint.
 #[derive(Debug, Clone, PartialEq)]

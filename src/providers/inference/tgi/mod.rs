@@ -36,10 +36,10 @@ use crate::types::inference::{
 use crate::types::models::{ModelDef, ModelDefWithProvider};
 
 /// A TGI server (one's own, or an Inference Endpoint's), as messages name it.
-static TGI: Service = Service { name: "TGI", key_config: "api_token", key_field: "" };
+static TGI: Service = Service::new("TGI", "api_token", "");
 
 /// The serverless Inference API, as messages name it.
-static SERVERLESS: Service = Service { name: "the Hugging Face Inference API", key_config: "api_token", key_field: "" };
+static SERVERLESS: Service = Service::new("the Hugging Face Inference API", "api_token", "");
 
 /// The three provider types.
 #[derive(Debug, Clone, Copy)]
