@@ -2,6 +2,7 @@
 //! the registered model, so a provider never has to look up ids itself.
 
 pub mod bedrock;
+pub mod chat_stream;
 pub mod client;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -54,6 +54,37 @@ fn cut_short() -> Error {
     Error::internal("the generation stopped before it said how it ended")
 }
 
+/// The pieces of a backend's streamed answer: `read` turns each item into pieces (an `End` among
+/// them finishes the answer), and a stream that stops without one ends with `ended_early`'s
+/// error, which names the backend. Items after the end are never read: the readers of
+/// [`Pieces`] stop there, dropping (and so closing) the body.
+pub fn pieces_of<I, R, E>(items: BoxStream<'static, Result<I>>, mut read: R, ended_early: E) -> Pieces
+where
+    I: Send + 'static,
+    R: FnMut(I) -> Result<Vec<Piece>> + Send + 'static,
+    E: FnOnce() -> Error + Send + 'static,
+{
+    items
+        .flat_map(move |item| {
+            let pieces: Vec<Result<Piece>> = match item.and_then(&mut read) {
+                Ok(pieces) => pieces.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            stream::iter(pieces)
+        })
+        .chain(stream::once(async move { Err(ended_early()) }))
+        .boxed()
+}
+
+/// Text (scored when the backend sent scores), unless it is empty and unscored.
+pub fn text_piece(text: String, logprobs: Option<Vec<TokenLogProbs>>) -> Option<Piece> {
+    match logprobs {
+        Some(scores) => Some(Piece::Scored(text, scores)),
+        None if text.is_empty() => None,
+        None => Some(Piece::Text(text)),
+    }
+}
+
 /// All the text of one generation and how it ended.
 pub async fn collect(mut pieces: Pieces) -> Result<Generated> {
     let mut text = String::new();
@@ -216,6 +247,24 @@ mod tests {
             assistant_message("<|python_tag|>brave_search.call(query=\"x\")".into(), StopReason::EndOfMessage, true);
         assert_eq!(msg.tool_calls.len(), 1);
         assert!(assistant_message("plain".into(), StopReason::EndOfTurn, false).tool_calls.is_empty());
+    }
+
+    #[tokio::test]
+    async fn backend_items_become_pieces_until_the_end() {
+        let items = stream::iter(vec![Ok("a"), Ok("b."), Ok("never read")]).boxed();
+        let read = |s: &str| {
+            let mut out: Vec<Piece> = text_piece(s.trim_end_matches('.').to_owned(), None).into_iter().collect();
+            if s.ends_with('.') {
+                out.push(Piece::End(StopReason::EndOfTurn));
+            }
+            Ok(out)
+        };
+        let cut = || Error::Upstream { provider: "p".into(), message: "cut short".into() };
+        let got = collect(pieces_of(items, read, cut)).await.unwrap();
+        assert_eq!((got.text.as_str(), got.stop_reason), ("ab", StopReason::EndOfTurn));
+        let short = pieces_of(stream::iter(vec![Ok("a")]).boxed(), read, cut);
+        let e = collect(short).await.unwrap_err();
+        assert!(matches!(e, Error::Upstream { .. }), "{e:?}");
     }
 
     #[tokio::test]

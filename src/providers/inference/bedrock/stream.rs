@@ -9,10 +9,7 @@
 //! Completion (`InvokeModelWithResponseStream`): one chunk per piece of generated text, the last
 //! one carrying the stop reason.
 
-use std::collections::VecDeque;
-
 use base64::Engine as _;
-use futures::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -21,11 +18,10 @@ use super::convert::{llama_stop_reason, stop_reason, tool_call};
 use super::eventstream::Frame;
 use super::wire::{ContentBlockDelta, ContentBlockStart, LlamaGeneration, MessageStop, PayloadPart};
 use crate::error::{Error, Result};
+use crate::providers::inference::chat_stream::{self, ChatReader, Events};
+use crate::providers::inference::text::{self, Piece};
 use crate::providers::inference::{ChatStream, CompletionStream};
-use crate::types::inference::{
-    ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk, CompletionResponseStreamChunk,
-    EventDelta, ToolCallDelta, ToolCallDeltaContent, ToolCallParseStatus,
-};
+use crate::types::inference::ToolCallParseStatus;
 
 /// What the stream's errors name: the provider, and the model and operation asked for.
 #[derive(Debug, Clone)]
@@ -59,52 +55,14 @@ struct PartialCall {
     input: String,
 }
 
-fn tool_delta(content: ToolCallDeltaContent, status: ToolCallParseStatus) -> EventDelta {
-    EventDelta::ToolCall(ToolCallDelta { content, parse_status: status })
-}
-
-struct ChatState {
-    frames: Frames,
-    out: VecDeque<Result<ChatCompletionResponseStreamChunk>>,
+/// Reads `ConverseStream` frames.
+struct BedrockChat {
     calls: Vec<PartialCall>,
-    finished: bool,
     ctx: Context,
 }
 
-impl ChatState {
-    fn progress(&mut self, delta: EventDelta) {
-        self.out.push_back(Ok(ChatCompletionResponseStreamChunk::new(Event::Progress, delta, None)));
-    }
-
-    fn fail(&mut self, e: Error) {
-        self.out.push_back(Err(e));
-        self.finished = true;
-    }
-
-    fn absorb(&mut self, frame: Frame) {
-        let (event_type, payload) = match frame {
-            Frame::Exception { exception_type, message } => {
-                let e = self.ctx.exception(&exception_type, &message);
-                return self.fail(e);
-            }
-            Frame::Event { event_type, payload } => (event_type, payload),
-        };
-        let outcome = match event_type.as_str() {
-            "contentBlockStart" => self.ctx.decode(&event_type, &payload).map(|e| self.block_start(e)),
-            "contentBlockDelta" => self.ctx.decode(&event_type, &payload).map(|e| self.block_delta(e)),
-            "messageStop" => {
-                self.ctx.decode::<MessageStop>(&event_type, &payload).map(|e| self.finish(e.stop_reason.as_deref()))
-            }
-            // `messageStart` only names the role, `contentBlockStop` adds nothing the calls'
-            // input does not show, and `metadata` carries token counts the API has no room for.
-            _ => Ok(()),
-        };
-        if let Err(e) = outcome {
-            self.fail(e);
-        }
-    }
-
-    fn block_start(&mut self, e: ContentBlockStart) {
+impl BedrockChat {
+    fn block_start(&mut self, e: ContentBlockStart, out: &mut Events) {
         let Some(start) = e.start.and_then(|s| s.tool_use) else { return };
         self.calls.push(PartialCall {
             index: e.content_block_index,
@@ -112,14 +70,12 @@ impl ChatState {
             name: start.name,
             input: String::new(),
         });
-        self.progress(tool_delta(ToolCallDeltaContent::Text(String::new()), ToolCallParseStatus::Started));
+        out.partial_call(String::new(), ToolCallParseStatus::Started);
     }
 
-    fn block_delta(&mut self, e: ContentBlockDelta) {
+    fn block_delta(&mut self, e: ContentBlockDelta, out: &mut Events) {
         let Some(delta) = e.delta else { return };
-        if let Some(text) = delta.text.filter(|t| !t.is_empty()) {
-            self.progress(EventDelta::Text(text));
-        }
+        out.text(delta.text.unwrap_or_default(), None);
         if let Some(piece) = delta.tool_use {
             match self.calls.iter_mut().find(|c| c.index == e.content_block_index) {
                 Some(call) => call.input.push_str(&piece.input),
@@ -132,65 +88,63 @@ impl ChatState {
                     input: piece.input.clone(),
                 }),
             }
-            self.progress(tool_delta(ToolCallDeltaContent::Text(piece.input), ToolCallParseStatus::InProgress));
+            out.partial_call(piece.input, ToolCallParseStatus::InProgress);
         }
     }
 
-    /// The calls, whole, each with the stop reason, then `complete`.
-    fn finish(&mut self, bedrock_reason: Option<&str>) {
-        let calls: Vec<(PartialCall, std::result::Result<_, String>)> = self
+    /// The calls, whole (a call whose input is not a JSON object is a failure carrying its raw
+    /// text), each with the stop reason, then `complete`.
+    fn finish(&mut self, bedrock_reason: Option<&str>, out: &mut Events) {
+        let calls: Vec<_> = self
             .calls
             .drain(..)
             .map(|c| {
                 let input = if c.input.trim().is_empty() { Ok(Value::Null) } else { serde_json::from_str(&c.input) };
-                let parsed = input.map_err(|e| e.to_string()).and_then(|v| tool_call(&c.id, &c.name, &v));
-                (c, parsed)
+                input
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| tool_call(&c.id, &c.name, &v))
+                    .map_err(|_| format!("{}({})", c.name, c.input))
             })
             .collect();
         let reason = stop_reason(bedrock_reason, !calls.is_empty());
-        for (call, parsed) in calls {
-            let delta = match parsed {
-                Ok(c) => tool_delta(ToolCallDeltaContent::Call(c), ToolCallParseStatus::Success),
-                Err(_) => tool_delta(
-                    ToolCallDeltaContent::Text(format!("{}({})", call.name, call.input)),
-                    ToolCallParseStatus::Failure,
-                ),
-            };
-            self.out.push_back(Ok(ChatCompletionResponseStreamChunk::new(Event::Progress, delta, Some(reason))));
-        }
-        self.out.push_back(Ok(ChatCompletionResponseStreamChunk::new(
-            Event::Complete,
-            EventDelta::Text(String::new()),
-            Some(reason),
-        )));
-        self.finished = true;
+        out.finish(calls, reason);
     }
 }
 
-/// Chat events for a `ConverseStream` answer. Reading stops at `messageStop`, the first error, or
-/// when the caller drops the stream (which closes the connection).
-pub(super) fn chat_events(frames: Frames, ctx: Context) -> ChatStream {
-    let start = ChatCompletionResponseStreamChunk::text(Event::Start, "");
-    let state = ChatState { frames, out: VecDeque::new(), calls: Vec::new(), finished: false, ctx };
-    let rest = stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(item) = st.out.pop_front() {
-                return Some((item, st));
+impl ChatReader for BedrockChat {
+    type Item = Frame;
+
+    fn absorb(&mut self, frame: Frame, out: &mut Events) {
+        let (event_type, payload) = match frame {
+            Frame::Exception { exception_type, message } => {
+                return out.fail(self.ctx.exception(&exception_type, &message));
             }
-            if st.finished {
-                return None;
-            }
-            match st.frames.next().await {
-                Some(Ok(frame)) => st.absorb(frame),
-                Some(Err(e)) => st.fail(e),
-                None => {
-                    let e = st.ctx.cut_short();
-                    st.fail(e);
-                }
-            }
+            Frame::Event { event_type, payload } => (event_type, payload),
+        };
+        let outcome = match event_type.as_str() {
+            "contentBlockStart" => self.ctx.decode(&event_type, &payload).map(|e| self.block_start(e, out)),
+            "contentBlockDelta" => self.ctx.decode(&event_type, &payload).map(|e| self.block_delta(e, out)),
+            "messageStop" => self
+                .ctx
+                .decode::<MessageStop>(&event_type, &payload)
+                .map(|e| self.finish(e.stop_reason.as_deref(), out)),
+            // `messageStart` only names the role, `contentBlockStop` adds nothing the calls'
+            // input does not show, and `metadata` carries token counts the API has no room for.
+            _ => Ok(()),
+        };
+        if let Err(e) = outcome {
+            out.fail(e);
         }
-    });
-    stream::once(async { Ok(start) }).chain(rest).boxed()
+    }
+
+    fn ended_early(&self) -> Error {
+        self.ctx.cut_short()
+    }
+}
+
+/// Chat events for a `ConverseStream` answer.
+pub(super) fn chat_events(frames: Frames, ctx: Context) -> ChatStream {
+    chat_stream::chat_events(frames, BedrockChat { calls: Vec::new(), ctx })
 }
 
 /// One `chunk` event of a Llama completion stream, decoded.
@@ -204,46 +158,21 @@ fn generation(ctx: &Context, payload: &[u8]) -> Result<LlamaGeneration> {
 
 /// Completion chunks for an `InvokeModelWithResponseStream` answer from a Llama model.
 pub(super) fn completion_chunks(frames: Frames, ctx: Context) -> CompletionStream {
-    stream::unfold((frames, ctx, false), |(mut frames, ctx, finished)| async move {
-        if finished {
-            return None;
+    let reader = ctx.clone();
+    let read = move |frame: Frame| {
+        let payload = match frame {
+            Frame::Exception { exception_type, message } => return Err(reader.exception(&exception_type, &message)),
+            Frame::Event { event_type, payload } if event_type == "chunk" => payload,
+            Frame::Event { .. } => return Ok(Vec::new()),
+        };
+        let g = generation(&reader, &payload)?;
+        let mut pieces: Vec<Piece> = text::text_piece(g.generation.unwrap_or_default(), None).into_iter().collect();
+        if let Some(reason) = g.stop_reason {
+            pieces.push(Piece::End(llama_stop_reason(Some(&reason))));
         }
-        loop {
-            let (event_type, payload) = match frames.next().await {
-                Some(Ok(Frame::Event { event_type, payload })) => (event_type, payload),
-                Some(Ok(Frame::Exception { exception_type, message })) => {
-                    let e = ctx.exception(&exception_type, &message);
-                    return Some((Err(e), (frames, ctx, true)));
-                }
-                Some(Err(e)) => return Some((Err(e), (frames, ctx, true))),
-                None => {
-                    let e = ctx.cut_short();
-                    return Some((Err(e), (frames, ctx, true)));
-                }
-            };
-            if event_type != "chunk" {
-                continue;
-            }
-            let g = match generation(&ctx, &payload) {
-                Ok(g) => g,
-                Err(e) => return Some((Err(e), (frames, ctx, true))),
-            };
-            let delta = g.generation.unwrap_or_default();
-            if let Some(reason) = g.stop_reason {
-                let last = CompletionResponseStreamChunk {
-                    delta,
-                    stop_reason: Some(llama_stop_reason(Some(&reason))),
-                    logprobs: None,
-                };
-                return Some((Ok(last), (frames, ctx, true)));
-            }
-            if !delta.is_empty() {
-                let item = CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: None };
-                return Some((Ok(item), (frames, ctx, false)));
-            }
-        }
-    })
-    .boxed()
+        Ok(pieces)
+    };
+    text::completion_chunks(text::pieces_of(frames, read, move || ctx.cut_short()))
 }
 
 #[cfg(test)]
@@ -252,10 +181,13 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use futures::StreamExt;
+    use futures::stream;
     use serde_json::json;
 
     use super::*;
     use crate::types::common::{StopReason, ToolName};
+    use crate::types::inference::{ChatCompletionResponseStreamChunk, EventDelta, ToolCallDeltaContent};
 
     fn ctx() -> Context {
         Context {

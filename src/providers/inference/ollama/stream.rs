@@ -1,147 +1,77 @@
 //! Ollama's streamed chunks turned into Llama Stack stream events: for chat, `start`, then
 //! `progress` per text delta, then the tool calls, then `complete` with the stop reason.
 
-use std::collections::VecDeque;
-
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 
 use super::convert::{stop_reason, tool_call};
 use super::wire::{ChatChunk, GenerateChunk};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::providers::inference::chat_stream::{self, ChatReader, Events};
 use crate::providers::inference::client::Origin;
+use crate::providers::inference::text::{self, Piece};
 use crate::providers::inference::{ChatStream, CompletionStream};
 use crate::types::common::ToolCall;
-use crate::types::inference::{
-    ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk, CompletionResponseStreamChunk,
-    EventDelta, ToolCallDelta, ToolCallDeltaContent, ToolCallParseStatus,
-};
 
-struct ChatState {
-    lines: BoxStream<'static, Result<ChatChunk>>,
-    out: VecDeque<Result<ChatCompletionResponseStreamChunk>>,
+const CUT_SHORT: &str = "the stream ended before Ollama said it was done";
+
+/// Reads `/api/chat` lines. Ollama sends each tool call whole, so calls are kept until `done`.
+struct OllamaChat {
     calls: Vec<ToolCall>,
-    finished: bool,
     origin: Origin,
 }
 
-impl ChatState {
-    fn absorb(&mut self, chunk: ChatChunk) {
+impl ChatReader for OllamaChat {
+    type Item = ChatChunk;
+
+    fn absorb(&mut self, chunk: ChatChunk, out: &mut Events) {
         if let Some(m) = chunk.message {
-            if let Some(text) = m.content.filter(|t| !t.is_empty()) {
-                self.out.push_back(Ok(ChatCompletionResponseStreamChunk::text(Event::Progress, text)));
-            }
+            out.text(m.content.unwrap_or_default(), None);
             for call in m.tool_calls.unwrap_or_default() {
                 match tool_call(call) {
                     Ok(c) => self.calls.push(c),
-                    Err(msg) => {
-                        self.out.push_back(Err(self.origin.bad_answer("/api/chat", msg)));
-                        self.finished = true;
-                        return;
-                    }
+                    Err(msg) => return out.fail(self.origin.bad_answer("/api/chat", msg)),
                 }
             }
         }
         if chunk.done {
             let reason = stop_reason(chunk.done_reason.as_deref(), !self.calls.is_empty());
-            // Calls go out once the answer is complete, after any text, each with the stop
-            // reason, as upstream orders them.
-            for call in self.calls.drain(..) {
-                let delta = ToolCallDelta {
-                    content: ToolCallDeltaContent::Call(call),
-                    parse_status: ToolCallParseStatus::Success,
-                };
-                self.out.push_back(Ok(ChatCompletionResponseStreamChunk::new(
-                    Event::Progress,
-                    EventDelta::ToolCall(delta),
-                    Some(reason),
-                )));
-            }
-            self.out.push_back(Ok(ChatCompletionResponseStreamChunk::new(
-                Event::Complete,
-                EventDelta::Text(String::new()),
-                Some(reason),
-            )));
-            self.finished = true;
+            out.finish(self.calls.drain(..).map(Ok).collect(), reason);
         }
+    }
+
+    fn ended_early(&self) -> Error {
+        self.origin.bad_answer("/api/chat", CUT_SHORT)
     }
 }
 
-/// Chat events for an `/api/chat` stream. Reading stops at Ollama's `done`, the first error, or
-/// when the caller drops the stream (which drops the HTTP response with it).
+/// Chat events for an `/api/chat` stream.
 pub(super) fn chat_events(lines: BoxStream<'static, Result<ChatChunk>>, origin: Origin) -> ChatStream {
-    let start = ChatCompletionResponseStreamChunk::text(Event::Start, "");
-    let state = ChatState { lines, out: VecDeque::new(), calls: Vec::new(), finished: false, origin };
-    let rest = stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(item) = st.out.pop_front() {
-                return Some((item, st));
-            }
-            if st.finished {
-                return None;
-            }
-            match st.lines.next().await {
-                Some(Ok(chunk)) => st.absorb(chunk),
-                Some(Err(e)) => {
-                    st.finished = true;
-                    return Some((Err(e), st));
-                }
-                None => {
-                    st.finished = true;
-                    let e = st.origin.bad_answer("/api/chat", "the stream ended before Ollama said it was done");
-                    return Some((Err(e), st));
-                }
-            }
-        }
-    });
-    stream::once(async { Ok(start) }).chain(rest).boxed()
+    chat_stream::chat_events(lines, OllamaChat { calls: Vec::new(), origin })
 }
 
 /// Completion chunks for an `/api/generate` stream: one per text delta, and a last one with the
 /// stop reason.
 pub(super) fn completion_chunks(lines: BoxStream<'static, Result<GenerateChunk>>, origin: Origin) -> CompletionStream {
-    stream::unfold((lines, false), move |(mut lines, finished)| {
-        let origin = origin.clone();
-        async move {
-            if finished {
-                return None;
-            }
-            loop {
-                match lines.next().await {
-                    Some(Ok(chunk)) if chunk.done => {
-                        let reason = stop_reason(chunk.done_reason.as_deref(), false);
-                        let last = CompletionResponseStreamChunk {
-                            delta: chunk.response.unwrap_or_default(),
-                            stop_reason: Some(reason),
-                            logprobs: None,
-                        };
-                        return Some((Ok(last), (lines, true)));
-                    }
-                    Some(Ok(chunk)) => {
-                        if let Some(delta) = chunk.response.filter(|t| !t.is_empty()) {
-                            let item = CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: None };
-                            return Some((Ok(item), (lines, false)));
-                        }
-                    }
-                    Some(Err(e)) => return Some((Err(e), (lines, true))),
-                    None => {
-                        let e = origin.bad_answer("/api/generate", "the stream ended before Ollama said it was done");
-                        return Some((Err(e), (lines, true)));
-                    }
-                }
-            }
+    let read = |chunk: GenerateChunk| {
+        let mut pieces: Vec<Piece> = text::text_piece(chunk.response.unwrap_or_default(), None).into_iter().collect();
+        if chunk.done {
+            pieces.push(Piece::End(stop_reason(chunk.done_reason.as_deref(), false)));
         }
-    })
-    .boxed()
+        Ok(pieces)
+    };
+    text::completion_chunks(text::pieces_of(lines, read, move || origin.bad_answer("/api/generate", CUT_SHORT)))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
+    use futures::StreamExt;
+    use futures::stream;
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::error::Error;
     use crate::types::common::StopReason;
+    use crate::types::inference::{ChatCompletionResponseStreamChunk, EventDelta};
 
     fn lines<T: serde::de::DeserializeOwned + Send + 'static>(items: Vec<Value>) -> BoxStream<'static, Result<T>> {
         stream::iter(items.into_iter().map(|v| Ok(serde_json::from_value(v).unwrap()))).boxed()

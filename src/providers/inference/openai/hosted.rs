@@ -8,19 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::convert::{add_sampling, stop_reason};
 use super::logprobs;
+use super::stream::completion_pieces;
 use super::wire::CompletionAnswer;
 use crate::error::{Error, Result};
 use crate::prompt::{render_chat_prompt, render_completion_prompt};
 use crate::providers::inference::client::{Client, Origin, Service};
 use crate::providers::inference::model_map::ModelMap;
-use crate::providers::inference::sse::{Sse, SseStream};
-use crate::providers::inference::text::{self, Piece, Pieces};
+use crate::providers::inference::text::{self, Pieces};
 use crate::providers::inference::{ChatStream, CompletionStream, InferenceProvider};
 use crate::providers::registry::BuildArgs;
 use crate::providers::{ProviderImpl, RequestContext};
@@ -207,46 +206,8 @@ impl HostedInference {
         self.check_key(ctx)?;
         let path = self.kind.completions_path;
         let events = self.client.post_stream(path, body, name, ctx).await?;
-        Ok(pieces(events, self.origin().clone(), path))
+        Ok(completion_pieces(events, self.origin().clone(), path))
     }
-}
-
-/// The pieces of a streamed `/completions` answer: each event's text (with its logprobs), then
-/// the end at the first finish reason or `[DONE]`.
-fn pieces(events: SseStream, origin: Origin, path: &'static str) -> Pieces {
-    // The text helpers stop reading at the first end, which drops (and closes) the body.
-    events
-        .flat_map(move |event| {
-            let items: Vec<Result<Piece>> = match event {
-                Err(e) => vec![Err(e)],
-                Ok(Sse::Done) => vec![Ok(Piece::End(stop_reason(None, false)))],
-                Ok(Sse::Data(data)) => match serde_json::from_value::<CompletionAnswer>(data) {
-                    Err(e) => {
-                        vec![Err(origin.bad_answer(path, format!("an event that is not a completion chunk: {e}")))]
-                    }
-                    Ok(answer) => match answer.choices.into_iter().next() {
-                        None => Vec::new(),
-                        Some(choice) => {
-                            let mut out = Vec::new();
-                            let delta = choice.text.unwrap_or_default();
-                            let scores =
-                                choice.logprobs.as_ref().map(logprobs::from_completion).and_then(logprobs::non_empty);
-                            match scores {
-                                Some(scores) => out.push(Ok(Piece::Scored(delta, scores))),
-                                None if !delta.is_empty() => out.push(Ok(Piece::Text(delta))),
-                                None => {}
-                            }
-                            if let Some(reason) = choice.finish_reason {
-                                out.push(Ok(Piece::End(stop_reason(Some(&reason), false))));
-                            }
-                            out
-                        }
-                    },
-                },
-            };
-            futures::stream::iter(items)
-        })
-        .boxed()
 }
 
 fn content_text(content: &InterleavedTextMedia) -> Result<()> {
@@ -332,7 +293,11 @@ impl InferenceProvider for HostedInference {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
+    use futures::StreamExt;
+
     use super::*;
+    use crate::providers::inference::sse::Sse;
+    use crate::providers::inference::text::Piece;
     use crate::types::common::StopReason;
 
     fn provider(kind: &'static Hosted, config: &Value) -> HostedInference {
@@ -390,8 +355,11 @@ mod tests {
             Ok(Sse::Done),
         ];
         let origin = provider(&TOGETHER, &json!({})).origin().clone();
-        let got: Vec<Piece> =
-            pieces(futures::stream::iter(events).boxed(), origin, "/completions").map(Result::unwrap).collect().await;
+        let got: Vec<Piece> = completion_pieces(futures::stream::iter(events).boxed(), origin, "/completions")
+            .take(3)
+            .map(Result::unwrap)
+            .collect()
+            .await;
         assert_eq!(got[0], Piece::Text("Hel".into()));
         assert!(matches!(&got[1], Piece::Scored(t, s) if t == "lo" && s.len() == 1));
         assert_eq!(got[2], Piece::End(StopReason::OutOfTokens));

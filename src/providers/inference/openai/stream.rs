@@ -2,24 +2,21 @@
 //! `progress` per text delta, then the tool calls (whose pieces arrive spread over many events
 //! and are put together here), then `complete` with the stop reason.
 
-use std::collections::VecDeque;
-
-use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::convert::{stop_reason, tool_call};
 use super::logprobs;
 use super::wire::{ChatStreamChunk, CompletionAnswer, DeltaToolCall};
-use crate::error::Result;
+use crate::error::Error;
+use crate::providers::inference::chat_stream::{self, ChatReader, Events};
 use crate::providers::inference::client::Origin;
 use crate::providers::inference::sse::{Sse, SseStream};
+use crate::providers::inference::text::{self, Piece};
 use crate::providers::inference::{ChatStream, CompletionStream};
-use crate::types::inference::{
-    ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk, CompletionResponseStreamChunk,
-    EventDelta, ToolCallDelta, ToolCallDeltaContent, ToolCallParseStatus,
-};
 
 const CHAT: &str = "/chat/completions";
+const COMPLETIONS: &str = "/completions";
+const CUT_SHORT: &str = "the stream ended before the server finished the answer";
 
 /// A tool call being put together from its pieces.
 #[derive(Debug, Default)]
@@ -58,158 +55,92 @@ fn merge(calls: &mut Vec<PartialCall>, piece: DeltaToolCall) {
     }
 }
 
-/// The event for a finished call: the parsed call, or (when the model produced arguments that
-/// are not a JSON object) a failed parse carrying the raw text, as upstream reports it.
-fn call_event(call: PartialCall, reason: crate::types::common::StopReason) -> ChatCompletionResponseStreamChunk {
-    let delta = match tool_call(call.id, &call.name, &Value::String(call.arguments.clone())) {
-        Ok(c) => ToolCallDelta { content: ToolCallDeltaContent::Call(c), parse_status: ToolCallParseStatus::Success },
-        Err(_) => ToolCallDelta {
-            content: ToolCallDeltaContent::Text(format!("{}({})", call.name, call.arguments)),
-            parse_status: ToolCallParseStatus::Failure,
-        },
-    };
-    ChatCompletionResponseStreamChunk::new(Event::Progress, EventDelta::ToolCall(delta), Some(reason))
-}
-
-struct ChatState {
-    events: SseStream,
-    out: VecDeque<Result<ChatCompletionResponseStreamChunk>>,
+/// Reads `/chat/completions` events.
+struct OpenAiChat {
     calls: Vec<PartialCall>,
-    finished: bool,
     origin: Origin,
 }
 
-impl ChatState {
-    fn absorb(&mut self, data: Value) {
+impl OpenAiChat {
+    /// Ends the answer; a call whose arguments are not a JSON object is reported as a failed
+    /// parse carrying the raw text, as upstream reports it.
+    fn finish(&mut self, finish_reason: Option<&str>, out: &mut Events) {
+        let calls: Vec<PartialCall> = self.calls.drain(..).filter(|c| !c.name.is_empty()).collect();
+        let reason = stop_reason(finish_reason, !calls.is_empty());
+        let calls = calls
+            .into_iter()
+            .map(|c| {
+                tool_call(c.id, &c.name, &Value::String(c.arguments.clone()))
+                    .map_err(|_| format!("{}({})", c.name, c.arguments))
+            })
+            .collect();
+        out.finish(calls, reason);
+    }
+}
+
+impl ChatReader for OpenAiChat {
+    type Item = Sse;
+
+    fn absorb(&mut self, event: Sse, out: &mut Events) {
+        let data = match event {
+            Sse::Data(data) => data,
+            // `[DONE]` without a finish reason: the server is done all the same.
+            Sse::Done => return self.finish(None, out),
+        };
         let chunk: ChatStreamChunk = match serde_json::from_value(data) {
             Ok(c) => c,
-            Err(e) => {
-                self.out
-                    .push_back(Err(self.origin.bad_answer(CHAT, format!("an event that is not a chat chunk: {e}"))));
-                self.finished = true;
-                return;
-            }
+            Err(e) => return out.fail(self.origin.bad_answer(CHAT, format!("an event that is not a chat chunk: {e}"))),
         };
         // Only one choice is asked for; a usage-only event has none.
         let Some(choice) = chunk.choices.into_iter().next() else { return };
-        let scores = choice.logprobs.as_ref().map(logprobs::from_chat).and_then(logprobs::non_empty);
         if let Some(delta) = choice.delta {
-            if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-                let mut chunk = ChatCompletionResponseStreamChunk::text(Event::Progress, text);
-                chunk.event.logprobs = scores;
-                self.out.push_back(Ok(chunk));
-            }
+            let scores = choice.logprobs.as_ref().map(logprobs::from_chat).and_then(logprobs::non_empty);
+            out.text(delta.content.unwrap_or_default(), scores);
             for piece in delta.tool_calls.unwrap_or_default() {
                 merge(&mut self.calls, piece);
             }
         }
         if let Some(reason) = choice.finish_reason {
-            self.finish(Some(&reason));
+            self.finish(Some(&reason), out);
         }
     }
 
-    /// Calls go out once the answer is complete, after any text, each with the stop reason,
-    /// then `complete`.
-    fn finish(&mut self, finish_reason: Option<&str>) {
-        let calls: Vec<PartialCall> = self.calls.drain(..).filter(|c| !c.name.is_empty()).collect();
-        let reason = stop_reason(finish_reason, !calls.is_empty());
-        for call in calls {
-            self.out.push_back(Ok(call_event(call, reason)));
-        }
-        self.out.push_back(Ok(ChatCompletionResponseStreamChunk::new(
-            Event::Complete,
-            EventDelta::Text(String::new()),
-            Some(reason),
-        )));
-        self.finished = true;
+    fn ended_early(&self) -> Error {
+        self.origin.bad_answer(CHAT, CUT_SHORT)
     }
 }
 
-/// Chat events for a streamed `/chat/completions`. Reading stops at the finish reason,
-/// `[DONE]`, the first error, or when the caller drops the stream (closing the connection).
+/// Chat events for a streamed `/chat/completions`.
 pub(super) fn chat_events(events: SseStream, origin: Origin) -> ChatStream {
-    let start = ChatCompletionResponseStreamChunk::text(Event::Start, "");
-    let state = ChatState { events, out: VecDeque::new(), calls: Vec::new(), finished: false, origin };
-    let rest = stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(item) = st.out.pop_front() {
-                return Some((item, st));
-            }
-            if st.finished {
-                return None;
-            }
-            match st.events.next().await {
-                Some(Ok(Sse::Data(data))) => st.absorb(data),
-                // `[DONE]` without a finish reason: the server is done all the same.
-                Some(Ok(Sse::Done)) => st.finish(None),
-                Some(Err(e)) => {
-                    st.finished = true;
-                    return Some((Err(e), st));
-                }
-                None => {
-                    st.finished = true;
-                    let e = st.origin.bad_answer(CHAT, "the stream ended before the server finished the answer");
-                    return Some((Err(e), st));
-                }
-            }
+    chat_stream::chat_events(events, OpenAiChat { calls: Vec::new(), origin })
+}
+
+/// The pieces of a streamed `/completions` answer: each event's text (with its logprobs), then
+/// the end at the first finish reason or `[DONE]`.
+pub(super) fn completion_pieces(events: SseStream, origin: Origin, path: &'static str) -> text::Pieces {
+    let reader = origin.clone();
+    let read = move |event: Sse| {
+        let data = match event {
+            Sse::Done => return Ok(vec![Piece::End(stop_reason(None, false))]),
+            Sse::Data(data) => data,
+        };
+        let answer: CompletionAnswer = serde_json::from_value(data)
+            .map_err(|e| reader.bad_answer(path, format!("an event that is not a completion chunk: {e}")))?;
+        let Some(choice) = answer.choices.into_iter().next() else { return Ok(Vec::new()) };
+        let scores = choice.logprobs.as_ref().map(logprobs::from_completion).and_then(logprobs::non_empty);
+        let mut pieces: Vec<Piece> = text::text_piece(choice.text.unwrap_or_default(), scores).into_iter().collect();
+        if let Some(reason) = choice.finish_reason {
+            pieces.push(Piece::End(stop_reason(Some(&reason), false)));
         }
-    });
-    stream::once(async { Ok(start) }).chain(rest).boxed()
+        Ok(pieces)
+    };
+    text::pieces_of(events, read, move || origin.bad_answer(path, CUT_SHORT))
 }
 
 /// Completion chunks for a streamed `/completions`: one per text delta, and a last one with the
 /// stop reason.
 pub(super) fn completion_chunks(events: SseStream, origin: Origin) -> CompletionStream {
-    const PATH: &str = "/completions";
-    stream::unfold((events, false), move |(mut events, finished)| {
-        let origin = origin.clone();
-        async move {
-            if finished {
-                return None;
-            }
-            loop {
-                let data = match events.next().await {
-                    Some(Ok(Sse::Data(data))) => data,
-                    Some(Ok(Sse::Done)) => {
-                        let last = CompletionResponseStreamChunk {
-                            delta: String::new(),
-                            stop_reason: Some(stop_reason(None, false)),
-                            logprobs: None,
-                        };
-                        return Some((Ok(last), (events, true)));
-                    }
-                    Some(Err(e)) => return Some((Err(e), (events, true))),
-                    None => {
-                        let e = origin.bad_answer(PATH, "the stream ended before the server finished the answer");
-                        return Some((Err(e), (events, true)));
-                    }
-                };
-                let answer: CompletionAnswer = match serde_json::from_value(data) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let e = origin.bad_answer(PATH, format!("an event that is not a completion chunk: {e}"));
-                        return Some((Err(e), (events, true)));
-                    }
-                };
-                let Some(choice) = answer.choices.into_iter().next() else { continue };
-                let delta = choice.text.unwrap_or_default();
-                let scores = choice.logprobs.as_ref().map(logprobs::from_completion).and_then(logprobs::non_empty);
-                if let Some(reason) = choice.finish_reason {
-                    let last = CompletionResponseStreamChunk {
-                        delta,
-                        stop_reason: Some(stop_reason(Some(&reason), false)),
-                        logprobs: scores,
-                    };
-                    return Some((Ok(last), (events, true)));
-                }
-                if !delta.is_empty() {
-                    let item = CompletionResponseStreamChunk { delta, stop_reason: None, logprobs: scores };
-                    return Some((Ok(item), (events, false)));
-                }
-            }
-        }
-    })
-    .boxed()
+    text::completion_chunks(completion_pieces(events, origin, COMPLETIONS))
 }
 
 #[cfg(test)]
@@ -217,9 +148,14 @@ pub(super) fn completion_chunks(events: SseStream, origin: Origin) -> Completion
 mod tests {
     use serde_json::json;
 
+    use futures::StreamExt;
+    use futures::stream;
+
     use super::*;
     use crate::error::Error;
+    use crate::error::Result;
     use crate::types::common::StopReason;
+    use crate::types::inference::{ChatCompletionResponseStreamChunk, EventDelta, ToolCallDeltaContent};
 
     fn events(items: Vec<Sse>) -> SseStream {
         stream::iter(items.into_iter().map(Ok)).boxed()
