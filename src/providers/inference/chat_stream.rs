@@ -111,6 +111,22 @@ pub fn chat_events<R: ChatReader>(items: BoxStream<'static, Result<R::Item>>, re
     stream::once(async { Ok(start) }).chain(rest).boxed()
 }
 
+/// A stream's events in short (`progress:text`, `progress:tool:<status>`, `error:<status>`),
+/// for tests that check an order.
+#[cfg(test)]
+pub fn kinds(events: &[Result<ChatCompletionResponseStreamChunk>]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Ok(c) => match &c.event.delta {
+                EventDelta::Text(t) => format!("{}:{t}", c.event.event_type),
+                EventDelta::ToolCall(d) => format!("{}:tool:{}", c.event.event_type, d.parse_status),
+            },
+            Err(e) => format!("error:{}", e.status_code()),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
@@ -135,19 +151,6 @@ mod tests {
         fn ended_early(&self) -> Error {
             Error::Upstream { provider: "p".into(), message: "cut short".into() }
         }
-    }
-
-    fn kinds(events: &[Result<ChatCompletionResponseStreamChunk>]) -> Vec<String> {
-        events
-            .iter()
-            .map(|e| match e {
-                Ok(c) => match &c.event.delta {
-                    EventDelta::Text(t) => format!("{}:{t}", c.event.event_type),
-                    EventDelta::ToolCall(d) => format!("{}:tool:{}", c.event.event_type, d.parse_status),
-                },
-                Err(e) => format!("error:{}", e.status_code()),
-            })
-            .collect()
     }
 
     #[tokio::test]

@@ -186,8 +186,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::providers::inference::chat_stream::kinds;
     use crate::types::common::{StopReason, ToolName};
-    use crate::types::inference::{ChatCompletionResponseStreamChunk, EventDelta, ToolCallDeltaContent};
+    use crate::types::inference::{EventDelta, ToolCallDeltaContent};
 
     fn ctx() -> Context {
         Context {
@@ -207,19 +208,6 @@ mod tests {
 
     fn frames(items: Vec<Frame>) -> Frames {
         stream::iter(items.into_iter().map(Ok)).boxed()
-    }
-
-    fn kinds(events: &[Result<ChatCompletionResponseStreamChunk>]) -> Vec<String> {
-        events
-            .iter()
-            .map(|e| match e {
-                Ok(c) => match &c.event.delta {
-                    EventDelta::Text(t) => format!("{}:{t}", c.event.event_type),
-                    EventDelta::ToolCall(d) => format!("{}:tool:{}", c.event.event_type, d.parse_status),
-                },
-                Err(e) => format!("error:{}", e.status_code()),
-            })
-            .collect()
     }
 
     fn text(t: &str) -> Frame {

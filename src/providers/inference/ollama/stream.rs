@@ -70,24 +70,11 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::providers::inference::chat_stream::kinds;
     use crate::types::common::StopReason;
-    use crate::types::inference::{ChatCompletionResponseStreamChunk, EventDelta};
 
     fn lines<T: serde::de::DeserializeOwned + Send + 'static>(items: Vec<Value>) -> BoxStream<'static, Result<T>> {
         stream::iter(items.into_iter().map(|v| Ok(serde_json::from_value(v).unwrap()))).boxed()
-    }
-
-    fn kinds(events: &[Result<ChatCompletionResponseStreamChunk>]) -> Vec<String> {
-        events
-            .iter()
-            .map(|e| match e {
-                Ok(c) => match &c.event.delta {
-                    EventDelta::Text(t) => format!("{}:{t}", c.event.event_type),
-                    EventDelta::ToolCall(d) => format!("{}:tool:{}", c.event.event_type, d.parse_status),
-                },
-                Err(e) => format!("error:{}", e.status_code()),
-            })
-            .collect()
     }
 
     #[tokio::test]

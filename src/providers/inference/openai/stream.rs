@@ -153,9 +153,9 @@ mod tests {
 
     use super::*;
     use crate::error::Error;
-    use crate::error::Result;
+    use crate::providers::inference::chat_stream::kinds;
     use crate::types::common::StopReason;
-    use crate::types::inference::{ChatCompletionResponseStreamChunk, EventDelta, ToolCallDeltaContent};
+    use crate::types::inference::{EventDelta, ToolCallDeltaContent};
 
     fn events(items: Vec<Sse>) -> SseStream {
         stream::iter(items.into_iter().map(Ok)).boxed()
@@ -163,19 +163,6 @@ mod tests {
 
     fn data(v: Value) -> Sse {
         Sse::Data(v)
-    }
-
-    fn kinds(events: &[Result<ChatCompletionResponseStreamChunk>]) -> Vec<String> {
-        events
-            .iter()
-            .map(|e| match e {
-                Ok(c) => match &c.event.delta {
-                    EventDelta::Text(t) => format!("{}:{t}", c.event.event_type),
-                    EventDelta::ToolCall(d) => format!("{}:tool:{}", c.event.event_type, d.parse_status),
-                },
-                Err(e) => format!("error:{}", e.status_code()),
-            })
-            .collect()
     }
 
     #[tokio::test]
