@@ -135,7 +135,7 @@ def worker_ours(gguf: str, threads: int, repeats: int, gen_tokens: int, prompt_t
             t0 = time.perf_counter()
             first = last = None
             stop = None
-            stream = await stack.inference.completion(
+            stream = stack.inference.completion(
                 model=model,
                 content=PROMPT,
                 sampling_params={"strategy": "greedy", "max_tokens": gen_tokens},
