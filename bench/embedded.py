@@ -53,8 +53,11 @@ PROMPT = (
 
 
 def default_gguf() -> Path:
-    base = os.environ.get("LLAMA_STACK_CONFIG_DIR") or os.path.expanduser("~/.llama")
-    return Path(base) / "checkpoints" / MODEL_ID / f"{MODEL_ID}.Q4_1.gguf"
+    """The model cache's copy (`llama model download`), else the test suite's shared cache."""
+    bases = [os.environ.get("LLAMA_STACK_CONFIG_DIR") or os.path.expanduser("~/.llama"),
+             os.environ.get("LSRS_MODEL_CACHE") or os.path.expanduser("~/.cache/lsrs/models")]
+    paths = [Path(b) / "checkpoints" / MODEL_ID / f"{MODEL_ID}.Q4_1.gguf" for b in bases]
+    return next((p for p in paths if p.is_file()), paths[0])
 
 
 def max_rss_mib() -> float:
