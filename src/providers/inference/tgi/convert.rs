@@ -71,8 +71,8 @@ pub(super) fn max_new_tokens(
 
 /// The `top_n_tokens` to ask for: TGI reports the most likely tokens only when asked for more
 /// than the sampled one.
-pub(super) fn top_n_tokens(logprobs: Option<&LogProbConfig>) -> Option<i64> {
-    logprobs.and_then(|l| l.top_k).filter(|k| *k > 1)
+pub(super) fn top_n_tokens(logprobs: Option<&LogProbConfig>) -> crate::error::Result<Option<usize>> {
+    Ok(text::logprobs_top_k(logprobs)?.filter(|k| *k > 1))
 }
 
 /// Adds the sampling parameters. A positive temperature samples whatever the strategy (clients
@@ -113,7 +113,7 @@ pub(super) fn body(
     prompt: &str,
     sampling: &SamplingParams,
     max_new_tokens: Option<u64>,
-    top_n_tokens: Option<i64>,
+    top_n_tokens: Option<usize>,
     stream: Option<bool>,
 ) -> Value {
     let mut params = Map::new();
@@ -228,8 +228,9 @@ mod tests {
         assert_eq!(max_new_tokens(Some(0), None, Some(3)), Ok(None));
         assert_eq!(max_new_tokens(Some(-1), None, None), Ok(None));
         assert_eq!(max_new_tokens(Some(7), None, None), Ok(Some(7)));
-        assert_eq!(top_n_tokens(Some(&LogProbConfig { top_k: Some(1) })), None);
-        assert_eq!(top_n_tokens(Some(&LogProbConfig { top_k: Some(3) })), Some(3));
+        assert_eq!(top_n_tokens(Some(&LogProbConfig { top_k: Some(1) })).unwrap(), None);
+        assert_eq!(top_n_tokens(Some(&LogProbConfig { top_k: Some(3) })).unwrap(), Some(3));
+        assert!(top_n_tokens(Some(&LogProbConfig { top_k: Some(-2) })).is_err());
     }
 
     #[test]

@@ -347,8 +347,13 @@ impl TgiInference {
             .map_err(|m| {
                 Error::invalid(format!("model `{}` on provider `{}`: {m}", model.identifier, self.provider_id))
             })?;
-        let body =
-            convert::body(&text, sampling, max_new, convert::top_n_tokens(logprobs), target.routes.stream_flag(stream));
+        let body = convert::body(
+            &text,
+            sampling,
+            max_new,
+            convert::top_n_tokens(logprobs)?,
+            target.routes.stream_flag(stream),
+        );
         Ok((target, body))
     }
 
