@@ -406,3 +406,67 @@ def test_remote_openai_failures(fake_ollama, silent_server, state_dir, server):
 
     # The stack keeps serving its other models.
     assert httpx.get(srv.url + "/health").status_code == 200
+
+
+@pytest.fixture
+def cut_off_server() -> Iterator[str]:
+    """A server that starts a streamed answer, sends one event, then drops the connection."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    event = {"choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
+                    body = b"data: " + json.dumps(event).encode() + b"\n\n"
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                        + b"%x\r\n" % len(body) + body + b"\r\n"
+                    )
+                except OSError:
+                    pass
+                # Closing here, with no last chunk, cuts the stream off mid-answer.
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    stop.set()
+    t.join()
+    sock.close()
+
+
+async def test_a_stream_cut_off_mid_answer_fails_cleanly(cut_off_server, state_dir, server):
+    cfg = openai_config(state_dir, {"flaky": {"url": cut_off_server, "models": ["flaky-model"]}}, "cut.db")
+
+    # In process: the async iterator gives what came, then raises naming the provider.
+    async with LlamaStack(cfg) as stack:
+        seen = []
+        with pytest.raises(RuntimeError, match="flaky"):
+            async for chunk in stack.inference.chat_completion(
+                model="flaky-model", messages=[UserMessage(content="hi")], stream=True
+            ):
+                seen.append(chunk.event)
+        assert seen[0].event_type.value == "start" and seen[1].delta == "Hel"
+        # The stack keeps working after a failed stream.
+        assert [m.identifier for m in await stack.models.list_models()] == ["flaky-model"]
+
+    # Over HTTP: the events that came, then upstream's error event naming the provider.
+    srv = server(cfg)
+    with httpx.stream("POST", srv.url + "/inference/chat_completion", timeout=30, json={
+        "model": "flaky-model", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+    }) as r:
+        assert r.status_code == 200
+        events = [json.loads(line[len("data: "):]) for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[0]["event"]["event_type"] == "start" and events[1]["event"]["delta"] == "Hel"
+    assert "flaky" in events[-1]["error"]["message"]
+    assert httpx.get(srv.url + "/health").status_code == 200
