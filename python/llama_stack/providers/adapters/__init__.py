@@ -1,0 +1,1 @@
+"""Providers that reach a service outside the stack (hosted APIs, databases, collectors)."""

@@ -1,0 +1,5 @@
+"""Config of the example agents adapter."""
+
+from .config import SampleConfig
+
+__all__ = ["SampleConfig"]

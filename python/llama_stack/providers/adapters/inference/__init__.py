@@ -1,0 +1,1 @@
+"""Configs of the remote inference providers, one package per ``remote::<name>`` type."""

@@ -1,0 +1,5 @@
+"""Config of ``remote::databricks``."""
+
+from .config import DatabricksImplConfig
+
+__all__ = ["DatabricksImplConfig"]

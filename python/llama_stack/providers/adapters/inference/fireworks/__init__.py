@@ -1,0 +1,5 @@
+"""Config of ``remote::fireworks``."""
+
+from .config import FireworksImplConfig
+
+__all__ = ["FireworksImplConfig"]

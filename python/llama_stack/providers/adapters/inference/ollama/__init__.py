@@ -1,0 +1,5 @@
+"""Config of ``remote::ollama``."""
+
+from .config import OllamaImplConfig
+
+__all__ = ["OllamaImplConfig"]

@@ -1,0 +1,5 @@
+"""Config of ``remote::openai``."""
+
+from .config import OpenAIImplConfig
+
+__all__ = ["OpenAIImplConfig"]

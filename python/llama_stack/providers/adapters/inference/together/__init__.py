@@ -1,0 +1,5 @@
+"""Config of ``remote::together`` inference."""
+
+from .config import TogetherImplConfig
+
+__all__ = ["TogetherImplConfig"]

@@ -1,0 +1,1 @@
+"""Configs of remote memory providers."""

@@ -1,0 +1,5 @@
+"""Config of ``remote::pgvector``."""
+
+from .config import PGVectorConfig
+
+__all__ = ["PGVectorConfig"]

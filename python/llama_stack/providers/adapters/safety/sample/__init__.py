@@ -1,0 +1,5 @@
+"""Config of the example safety adapter."""
+
+from .config import SampleConfig
+
+__all__ = ["SampleConfig"]

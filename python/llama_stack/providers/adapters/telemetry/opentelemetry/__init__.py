@@ -1,0 +1,5 @@
+"""Config of ``remote::opentelemetry-jaeger``."""
+
+from .config import OpenTelemetryConfig
+
+__all__ = ["OpenTelemetryConfig"]

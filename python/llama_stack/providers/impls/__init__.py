@@ -1,0 +1,1 @@
+"""Providers that run inside the stack's own process."""

@@ -1,0 +1,5 @@
+"""Config of ``embedded`` inference."""
+
+from .config import EmbeddedConfig
+
+__all__ = ["EmbeddedConfig"]

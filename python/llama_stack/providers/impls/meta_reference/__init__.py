@@ -1,0 +1,1 @@
+"""Configs of the reference providers, one package per API."""

@@ -1,0 +1,5 @@
+"""Config of ``meta-reference`` agents."""
+
+from .config import MetaReferenceAgentsImplConfig
+
+__all__ = ["MetaReferenceAgentsImplConfig"]

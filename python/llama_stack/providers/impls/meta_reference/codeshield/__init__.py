@@ -1,0 +1,5 @@
+"""Config of ``meta-reference/codeshield``."""
+
+from .config import CodeShieldConfig
+
+__all__ = ["CodeShieldConfig"]

@@ -1,0 +1,5 @@
+"""Config of ``meta-reference`` inference."""
+
+from .config import MetaReferenceImplConfig
+
+__all__ = ["MetaReferenceImplConfig"]

@@ -1,0 +1,5 @@
+"""Config of ``meta-reference`` memory."""
+
+from .config import FaissImplConfig
+
+__all__ = ["FaissImplConfig"]

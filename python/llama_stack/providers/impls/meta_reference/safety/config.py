@@ -1,0 +1,40 @@
+"""Settings of the reference safety provider: Llama Guard and Prompt Guard shields."""
+
+from enum import Enum
+from typing import List, Optional
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class PromptGuardType(Enum):
+    injection = "injection"
+    jailbreak = "jailbreak"
+
+
+def _llama_guard_descriptors() -> List[str]:
+    from llama_models.sku_list import CoreModelId, safety_models
+
+    guard3 = {CoreModelId.llama_guard_3_8b, CoreModelId.llama_guard_3_1b, CoreModelId.llama_guard_3_11b_vision}
+    return [m.descriptor() for m in safety_models() if m.core_model_id in guard3]
+
+
+class LlamaGuardShieldConfig(BaseModel):
+    """Which Llama Guard 3 model checks messages, and which hazard categories it ignores."""
+
+    model: str = "Llama-Guard-3-1B"
+    excluded_categories: List[str] = Field(default_factory=list)
+
+    @field_validator("model")
+    @classmethod
+    def _guard_model(cls, model: str) -> str:
+        permitted = _llama_guard_descriptors()
+        if model not in permitted:
+            raise ValueError(f"unknown Llama Guard model `{model}`; choose one of: {', '.join(permitted)}")
+        return model
+
+
+class SafetyConfig(BaseModel):
+    """``meta-reference`` safety."""
+
+    llama_guard_shield: Optional[LlamaGuardShieldConfig] = None
+    enable_prompt_guard: Optional[bool] = False

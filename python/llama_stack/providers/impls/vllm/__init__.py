@@ -1,0 +1,5 @@
+"""Config of ``vllm`` inference."""
+
+from .config import VLLMConfig
+
+__all__ = ["VLLMConfig"]

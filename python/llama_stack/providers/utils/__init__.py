@@ -1,0 +1,1 @@
+"""Helpers shared by provider configs: key-value store settings and the model catalogue."""
