@@ -470,3 +470,33 @@ async def test_a_stream_cut_off_mid_answer_fails_cleanly(cut_off_server, state_d
     assert events[0]["event"]["event_type"] == "start" and events[1]["event"]["delta"] == "Hel"
     assert "flaky" in events[-1]["error"]["message"]
     assert httpx.get(srv.url + "/health").status_code == 200
+
+
+def test_stop_sequences_cut_every_answer(stack_a):
+    client = oai(stack_a.url)
+    msgs = [{"role": "user", "content": "count"}]
+    r = client.chat.completions.create(model="qwen:0.5b", messages=msgs, max_tokens=6, stop=[" tok3", "zzz"])
+    assert r.choices[0].message.content == " tok0 tok1 tok2"
+    assert r.choices[0].finish_reason == "stop"
+
+    # Streamed: the sequence arrives split over deltas (" tok" + "3") and is still found.
+    chunks = list(client.chat.completions.create(model="qwen:0.5b", messages=msgs, max_tokens=6, stop=" tok3",
+                                                 stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == " tok0 tok1 tok2"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+    c = client.completions.create(model="qwen:0.5b", prompt="count", max_tokens=6, stop="tok1")
+    assert c.choices[0].text == " tok0 "
+    streamed = list(client.completions.create(model="qwen:0.5b", prompt="count", max_tokens=6, stop="tok1",
+                                              stream=True))
+    assert "".join(x.choices[0].text for x in streamed) == " tok0 "
+
+    # No sequence found: the whole answer, ended as the model ended it.
+    r = client.chat.completions.create(model="qwen:0.5b", messages=msgs, max_tokens=2, stop=["never"])
+    plain = client.chat.completions.create(model="qwen:0.5b", messages=msgs, max_tokens=2)
+    assert r.choices[0].message.content == plain.choices[0].message.content == " tok0 tok1"
+    assert r.choices[0].finish_reason == plain.choices[0].finish_reason
+
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="qwen:0.5b", messages=msgs, stop=["a", "b", "c", "d", "e"])
+    assert err.value.body["param"] == "stop"

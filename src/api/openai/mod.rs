@@ -5,6 +5,7 @@
 
 mod request;
 mod response;
+mod stop;
 
 use std::sync::Arc;
 
@@ -61,11 +62,15 @@ async fn models(stack: Arc<Stack>) -> Result<Reply> {
 async fn chat_completions(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Reply> {
     ensure_served(&stack, Api::Inference)?;
     let body: ChatRequest = args.body()?;
+    let stops = body.common.stop_sequences()?;
     let request = body.into_request()?;
     let (model, provider) = resolve(&stack, &request.model).await?;
     let head = Head::new("chatcmpl", &request.model);
     if request.is_stream() {
-        let events = provider.chat_completion_stream(&model, request, &ctx).await?;
+        let mut events = provider.chat_completion_stream(&model, request, &ctx).await?;
+        if !stops.is_empty() {
+            events = stop::chat_events(events, stops);
+        }
         let mut chunker = ChatChunker::new(head);
         let chunks = events.filter_map(move |item| {
             let out = match item {
@@ -77,22 +82,28 @@ async fn chat_completions(stack: Arc<Stack>, args: Args, ctx: RequestContext) ->
         Ok(event_stream(chunks))
     } else {
         let answer = provider.chat_completion(&model, request, &ctx).await?;
-        Reply::json(&response::chat_completion(&head, &answer.completion_message))
+        let message = stop::cut_message(answer.completion_message, &stops);
+        Reply::json(&response::chat_completion(&head, &message))
     }
 }
 
 async fn completions(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Reply> {
     ensure_served(&stack, Api::Inference)?;
     let body: CompletionBody = args.body()?;
+    let stops = body.common.stop_sequences()?;
     let request = body.into_request()?;
     let (model, provider) = resolve(&stack, &request.model).await?;
     let head = Head::new("cmpl", &request.model);
     if request.is_stream() {
-        let chunks = provider.completion_stream(&model, request, &ctx).await?;
+        let mut chunks = provider.completion_stream(&model, request, &ctx).await?;
+        if !stops.is_empty() {
+            chunks = stop::completion_chunks(chunks, stops);
+        }
         Ok(event_stream(chunks.map(move |item| item.map(|c| response::completion_chunk(&head, &c)))))
     } else {
         let answer = provider.completion(&model, request, &ctx).await?;
-        Reply::json(&response::completion(&head, &answer.completion_message))
+        let message = stop::cut_message(answer.completion_message, &stops);
+        Reply::json(&response::completion(&head, &message))
     }
 }
 

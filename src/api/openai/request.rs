@@ -13,6 +13,9 @@ use crate::types::common::{
 };
 use crate::types::inference::{ChatCompletionRequest, CompletionRequest};
 
+/// The most stop sequences a request may give.
+const MAX_STOPS: usize = 4;
+
 /// Sampling and output parameters both endpoints take.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Common {
@@ -154,16 +157,32 @@ fn unsupported(param: &str, what: &str) -> Error {
 }
 
 impl Common {
+    /// `stop`: one string or a list of up to four, none empty (`OpenAI`'s rules).
+    pub(super) fn stop_sequences(&self) -> Result<Vec<String>> {
+        let items = match &self.stop {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::String(s)) => vec![Value::String(s.clone())],
+            Some(Value::Array(a)) => a.clone(),
+            Some(other) => return Err(bad("stop", format!("must be a string or a list of strings, got {other}"))),
+        };
+        if items.len() > MAX_STOPS {
+            return Err(bad("stop", format!("at most {MAX_STOPS} sequences, got {}", items.len())));
+        }
+        items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) if !s.is_empty() => Ok(s),
+                other => Err(bad("stop", format!("each sequence must be a non-empty string, got {other}"))),
+            })
+            .collect()
+    }
+
     /// Refuses what no provider here can honour.
     fn check(&self) -> Result<()> {
         if self.n.is_some_and(|n| n != 1) {
             return Err(unsupported("n", "more than one choice"));
         }
-        match &self.stop {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(a)) if a.is_empty() => {}
-            Some(_) => return Err(unsupported("stop", "`stop` sequences")),
-        }
+        self.stop_sequences()?;
         if self.presence_penalty.is_some_and(|p| p != 0.0) {
             return Err(unsupported("presence_penalty", "a non-zero `presence_penalty`"));
         }
@@ -594,7 +613,9 @@ mod tests {
         let msgs = json!([{"role": "user", "content": "x"}]);
         for (field, value, loc) in [
             ("n", json!(2), vec!["body", "n"]),
-            ("stop", json!(["\n"]), vec!["body", "stop"]),
+            ("stop", json!(["\n", ""]), vec!["body", "stop"]),
+            ("stop", json!(5), vec!["body", "stop"]),
+            ("stop", json!(["a", "b", "c", "d", "e"]), vec!["body", "stop"]),
             ("frequency_penalty", json!(0.5), vec!["body", "frequency_penalty"]),
             ("logprobs", json!(true), vec!["body", "logprobs"]),
             ("response_format", json!({"type": "json_object"}), vec!["body", "response_format"]),
