@@ -274,6 +274,39 @@ def test_build_from_template(env: dict[str, str], tmp_path: Path) -> None:
     assert set(cfg.providers) == {"inference", "memory", "agents", "telemetry"}
 
 
+UPSTREAM_TEMPLATES = [
+    "local-ollama", "local-tgi", "local-together", "local-fireworks", "local-databricks",
+    "local-hf-endpoint", "local-hf-serverless", "local-bedrock-conda-example",
+]
+
+
+@needs_catalogue
+@pytest.mark.parametrize("template", UPSTREAM_TEMPLATES)
+def test_upstream_template_names_build_stacks_that_start(template: str, env: dict[str, str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream's template names work with `--template`, and the stack they write starts, even
+    with its backend out of reach (remote providers connect on first use)."""
+    from llama_stack.distribution.stack import LlamaStack
+
+    proc = llama(env, "stack", "build", "--template", template, "--name", "t")
+    assert proc.returncode == 0, proc.stderr
+    path = tmp_path / "cfg" / "builds" / "t-run.yaml"
+    monkeypatch.setenv("LLAMA_STACK_CONFIG_DIR", str(tmp_path / "cfg"))
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(var, raising=False)
+
+    async def start() -> list:
+        async with LlamaStack(str(path)) as stack:
+            return await stack.inspect.list_providers()
+
+    import asyncio
+
+    providers = asyncio.run(start())
+    assert [p.provider_type for p in providers["inference"]] == [
+        yaml.safe_load(path.read_text())["providers"]["inference"][0]["provider_type"]
+    ]
+
+
 @needs_catalogue
 def test_build_from_providers(env: dict[str, str], tmp_path: Path) -> None:
     from llama_stack.distribution.datatypes import StackRunConfig
