@@ -4,9 +4,10 @@
 //! computed here, the native Llama API, and error bodies with `x-amzn-ErrorType`.
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
+use common::{HungUp, chat_req, err_of, kinds, weather_tool};
 use futures::StreamExt;
 use futures::stream;
 use llama_stack_rs::config::Api;
@@ -24,9 +26,7 @@ use llama_stack_rs::providers::inference::InferenceProvider;
 use llama_stack_rs::providers::registry::{self, BuildArgs};
 use llama_stack_rs::providers::{ProviderImpl, RequestContext};
 use llama_stack_rs::types::common::{BuiltinTool, JsonObject, StopReason, ToolName};
-use llama_stack_rs::types::inference::{
-    ChatCompletionRequest, ChatCompletionResponseStreamChunk, CompletionRequest, EventDelta, ToolCallDeltaContent,
-};
+use llama_stack_rs::types::inference::{ChatCompletionRequest, CompletionRequest, EventDelta, ToolCallDeltaContent};
 use llama_stack_rs::types::models::ModelDefWithProvider;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -230,8 +230,8 @@ struct Seen {
 #[derive(Clone, Default)]
 struct Fake {
     seen: Arc<Mutex<Vec<Seen>>>,
-    /// Set when the body of an endless stream is dropped, i.e. the client hung up.
-    hung_up: Arc<AtomicBool>,
+    /// Raised when the body of an endless stream is dropped, i.e. the client hung up.
+    hung_up: HungUp,
 }
 
 impl Fake {
@@ -241,14 +241,6 @@ impl Fake {
 
     fn count(&self, model: &str) -> usize {
         self.seen.lock().unwrap().iter().filter(|s| s.model == model).count()
-    }
-}
-
-struct HangUp(Arc<AtomicBool>);
-
-impl Drop for HangUp {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -385,7 +377,7 @@ async fn handle(State(fake): State<Fake>, req: Request) -> Response {
             return Response::builder().body(Body::from_stream(body)).unwrap();
         }
         "fake.endless" => {
-            let guard = HangUp(fake.hung_up.clone());
+            let guard = fake.hung_up.guard();
             let start = event("messageStart", json!({"role": "assistant"}));
             let body = stream::once(async move { Ok::<_, std::io::Error>(start) }).chain(stream::unfold(
                 guard,
@@ -558,37 +550,8 @@ fn fake_model(name: &str) -> ModelDefWithProvider {
     model("Llama3.1-8B-Instruct", Some(name))
 }
 
-fn chat_req(v: Value) -> ChatCompletionRequest {
-    serde_json::from_value(v).unwrap()
-}
-
 fn hello() -> ChatCompletionRequest {
     chat_req(json!({"model": "m", "messages": [{"role": "user", "content": "hello there"}]}))
-}
-
-fn weather_tool() -> Value {
-    json!({"tool_name": "get_weather", "description": "Current weather",
-           "parameters": {"city": {"param_type": "str", "description": "City name"}}})
-}
-
-fn err_of<T>(r: Result<T, Error>) -> Error {
-    match r {
-        Ok(_) => unreachable!("expected an error"),
-        Err(e) => e,
-    }
-}
-
-fn kinds(events: &[Result<ChatCompletionResponseStreamChunk, Error>]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| match e {
-            Ok(c) => match &c.event.delta {
-                EventDelta::Text(t) => format!("{}:{t}", c.event.event_type),
-                EventDelta::ToolCall(d) => format!("{}:tool:{}", c.event.event_type, d.parse_status),
-            },
-            Err(e) => format!("error:{}", e.status_code()),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------- tests
@@ -892,10 +855,10 @@ async fn dropping_the_stream_hangs_up_on_bedrock() {
     for _ in 0..4 {
         s.next().await.unwrap().unwrap();
     }
-    assert!(!fake.hung_up.load(Ordering::SeqCst));
+    assert!(!fake.hung_up.happened());
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !fake.hung_up.load(Ordering::SeqCst) {
+    while !fake.hung_up.happened() {
         assert!(Instant::now() < deadline, "the fake kept streaming after the client dropped the stream");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

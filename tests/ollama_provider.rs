@@ -2,8 +2,9 @@
 //! registration, chat (with tools), streaming, completion, embeddings, and error mapping.
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -13,6 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use common::{HungUp, Seen, chat_req, err_of, weather_tool};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use llama_stack_rs::config::Api;
@@ -42,32 +44,9 @@ const TAGS: &[&str] = &[
 
 #[derive(Clone, Default)]
 struct Fake {
-    seen: Arc<Mutex<Vec<(String, Value)>>>,
-    /// Set when the body of an `endless` stream is dropped, i.e. the client went away.
-    hung_up: Arc<AtomicBool>,
-}
-
-impl Fake {
-    fn record(&self, path: &str, body: &Value) {
-        self.seen.lock().unwrap().push((path.to_owned(), body.clone()));
-    }
-
-    fn last(&self, path: &str) -> Value {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().rev().find(|(p, _)| p == path).map_or(Value::Null, |(_, b)| b.clone())
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-}
-
-struct HangUp(Arc<AtomicBool>);
-
-impl Drop for HangUp {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
+    seen: Seen,
+    /// Raised when the body of an `endless` stream is dropped, i.e. the client went away.
+    hung_up: HungUp,
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
@@ -107,7 +86,7 @@ async fn special(fake: &Fake, body: &Value, piece: fn(&str, bool) -> Value) -> O
             Some(Response::builder().body(Body::from_stream(body)).unwrap())
         }
         "endless:latest" => {
-            let guard = HangUp(fake.hung_up.clone());
+            let guard = fake.hung_up.guard();
             let body = stream::unfold(guard, move |guard| async move {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 Some((Ok::<_, std::io::Error>(format!("{}\n", piece(" more", false))), guard))
@@ -155,7 +134,7 @@ async fn tags() -> Json<Value> {
 }
 
 async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
-    fake.record("/api/chat", &body);
+    fake.seen.record("/api/chat", &body);
     if let Some(r) = special(&fake, &body, chat_piece).await {
         return r;
     }
@@ -195,7 +174,7 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
 }
 
 async fn generate(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
-    fake.record("/api/generate", &body);
+    fake.seen.record("/api/generate", &body);
     if let Some(r) = special(&fake, &body, generate_piece).await {
         return r;
     }
@@ -213,7 +192,7 @@ async fn generate(State(fake): State<Fake>, Json(body): Json<Value>) -> Response
 }
 
 async fn embed(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
-    fake.record("/api/embed", &body);
+    fake.seen.record("/api/embed", &body);
     let inputs = body["input"].as_array().cloned().unwrap_or_default();
     let vectors: Vec<Value> = inputs.iter().map(|i| json!([i.as_str().map_or(0, str::len), 0.5])).collect();
     Json(json!({"model": body["model"], "embeddings": vectors})).into_response()
@@ -260,24 +239,8 @@ fn tagged(tag: &str) -> ModelDefWithProvider {
     model(tag, tag, Some(tag))
 }
 
-fn chat_req(v: Value) -> llama_stack_rs::types::inference::ChatCompletionRequest {
-    serde_json::from_value(v).unwrap()
-}
-
 fn hello(model: &str) -> llama_stack_rs::types::inference::ChatCompletionRequest {
     chat_req(json!({"model": model, "messages": [{"role": "user", "content": "hello there"}]}))
-}
-
-fn weather_tool() -> Value {
-    json!({"tool_name": "get_weather", "description": "Current weather",
-           "parameters": {"city": {"param_type": "str", "description": "City name"}}})
-}
-
-fn err_of<T>(r: Result<T, Error>) -> Error {
-    match r {
-        Ok(_) => unreachable!("expected an error"),
-        Err(e) => e,
-    }
 }
 
 async fn collect(
@@ -320,7 +283,7 @@ async fn registration_checks_the_tag_is_pulled() {
     let short = model("small", "Llama3.2-3B-Instruct", None);
     p.register_model(&short).await.unwrap();
     p.chat_completion(&short, hello("small"), &ctx).await.unwrap();
-    assert_eq!(fake.last("/api/chat")["model"], "llama3.2:3b");
+    assert_eq!(fake.seen.last("/api/chat")["model"], "llama3.2:3b");
 
     let e = err_of(p.register_model(&model("big", "Llama3.1-70B-Instruct", None)).await);
     let text = e.to_string();
@@ -348,7 +311,7 @@ async fn chat_sends_messages_and_options() {
                             "max_tokens": 100, "repetition_penalty": 1.2},
     }));
     let r = p.chat_completion(&m, req, &RequestContext::default()).await.unwrap();
-    let sent = fake.last("/api/chat");
+    let sent = fake.seen.last("/api/chat");
     assert_eq!(sent["model"], "llama3.1:8b-instruct-fp16");
     assert_eq!(sent["stream"], false);
     assert_eq!(
@@ -381,7 +344,7 @@ async fn chat_tool_call_round_trip() {
     let ask = json!({"role": "user", "content": "weather in Paris?"});
     let req = chat_req(json!({"model": "m", "messages": [ask], "tools": [weather_tool()]}));
     let r = p.chat_completion(&m, req, &ctx).await.unwrap();
-    let sent = fake.last("/api/chat");
+    let sent = fake.seen.last("/api/chat");
     assert_eq!(
         sent["tools"],
         json!([{"type": "function", "function": {
@@ -403,7 +366,7 @@ async fn chat_tool_call_round_trip() {
         json!({"role": "ipython", "call_id": call.call_id, "tool_name": "get_weather", "content": "sunny, 21C"});
     let req = chat_req(json!({"model": "m", "messages": [ask, assistant, result], "tools": [weather_tool()]}));
     let r = p.chat_completion(&m, req, &ctx).await.unwrap();
-    let sent = fake.last("/api/chat");
+    let sent = fake.seen.last("/api/chat");
     assert_eq!(
         sent["messages"][1]["tool_calls"],
         json!([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
@@ -420,7 +383,7 @@ async fn chat_stream_event_sequence() {
     let ctx = RequestContext::default();
     let m = tagged("llama3.2:3b");
     let events = collect(p.chat_completion_stream(&m, hello("m"), &ctx).await.unwrap()).await;
-    assert_eq!(fake.last("/api/chat")["stream"], true);
+    assert_eq!(fake.seen.last("/api/chat")["stream"], true);
     let events: Vec<ChatCompletionResponseStreamChunk> = events.into_iter().map(Result::unwrap).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e.event.event_type.as_str()).collect();
     assert_eq!(kinds, ["start", "progress", "progress", "progress", "complete"]);
@@ -459,7 +422,7 @@ async fn completion_plain_and_streamed() {
     )
     .unwrap();
     let r = p.completion(&m, req, &ctx).await.unwrap();
-    let sent = fake.last("/api/generate");
+    let sent = fake.seen.last("/api/generate");
     assert_eq!(
         (&sent["prompt"], &sent["raw"], &sent["stream"]),
         (&json!("once upon a time"), &json!(false), &json!(false))
@@ -484,7 +447,7 @@ async fn embeddings_one_vector_per_input() {
     let p = provider_at(&url, 30.0).await;
     let m = tagged("nomic-embed-text:latest");
     let r = p.embeddings(&m, vec!["abc".into(), "hello".into()], &RequestContext::default()).await.unwrap();
-    assert_eq!(fake.last("/api/embed"), json!({"model": "nomic-embed-text:latest", "input": ["abc", "hello"]}));
+    assert_eq!(fake.seen.last("/api/embed"), json!({"model": "nomic-embed-text:latest", "input": ["abc", "hello"]}));
     assert_eq!(r.embeddings, vec![vec![3.0, 0.5], vec![5.0, 0.5]]);
 }
 
@@ -517,19 +480,19 @@ async fn ollama_errors_map_to_statuses() {
     );
 
     // A linked image is refused before anything is sent.
-    let before = fake.count();
+    let before = fake.seen.count();
     let req = chat_req(
         json!({"model": "m", "messages": [{"role": "user", "content": ["see", {"image": {"uri": "https://x.test/cat.png"}}]}]}),
     );
     let e = err_of(p.chat_completion(&tagged("llama3.2:3b"), req, &ctx).await);
     assert_eq!(e.status_code(), 400);
     assert!(e.to_string().contains("https://x.test/cat.png"), "{e}");
-    assert_eq!(fake.count(), before);
+    assert_eq!(fake.seen.count(), before);
     let req = chat_req(
         json!({"model": "m", "messages": [{"role": "user", "content": [{"image": {"uri": "data:image/png;base64,aGk="}}, "look"]}]}),
     );
     p.chat_completion(&tagged("llama3.2:3b"), req, &ctx).await.unwrap();
-    assert_eq!(fake.last("/api/chat")["messages"][0]["images"], json!(["aGk="]));
+    assert_eq!(fake.seen.last("/api/chat")["messages"][0]["images"], json!(["aGk="]));
 }
 
 #[tokio::test]
@@ -578,10 +541,10 @@ async fn dropping_the_stream_hangs_up_on_ollama() {
     for _ in 0..4 {
         s.next().await.unwrap().unwrap();
     }
-    assert!(!fake.hung_up.load(Ordering::SeqCst));
+    assert!(!fake.hung_up.happened());
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !fake.hung_up.load(Ordering::SeqCst) {
+    while !fake.hung_up.happened() {
         assert!(Instant::now() < deadline, "the fake kept streaming after the client dropped the stream");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -4,7 +4,9 @@
 //! probabilities, the reply's token budget, and error mapping.
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use common::{HungUp, Seen, err_of, kinds};
 use futures::StreamExt;
 use futures::stream;
 use llama_stack_rs::config::Api;
@@ -25,9 +28,7 @@ use llama_stack_rs::providers::inference::InferenceProvider;
 use llama_stack_rs::providers::registry::{self, BuildArgs};
 use llama_stack_rs::providers::{ProviderImpl, RequestContext};
 use llama_stack_rs::types::common::{BuiltinTool, JsonObject, StopReason, ToolName};
-use llama_stack_rs::types::inference::{
-    ChatCompletionRequest, ChatCompletionResponseStreamChunk, CompletionRequest, EventDelta, ToolCallDeltaContent,
-};
+use llama_stack_rs::types::inference::{ChatCompletionRequest, CompletionRequest, EventDelta, ToolCallDeltaContent};
 use llama_stack_rs::types::models::ModelDefWithProvider;
 use serde_json::{Value, json};
 
@@ -41,38 +42,15 @@ struct Fake {
     model_id: String,
     max_total_tokens: u64,
     /// Requests to the generate routes: (path, body).
-    seen: Arc<Mutex<Vec<(String, Value)>>>,
+    seen: Seen,
     /// Requests to the endpoints API: (path, Authorization header).
     lookups: Arc<Mutex<Vec<(String, String)>>>,
     /// Where the fake endpoints say they serve (this server).
     base: Arc<Mutex<String>>,
     /// Look-ups of the `waking` endpoint so far; it runs from the second on.
     waking: Arc<AtomicUsize>,
-    /// Set when the body of an endless stream is dropped, i.e. the client went away.
-    hung_up: Arc<AtomicBool>,
-}
-
-impl Fake {
-    fn record(&self, path: &str, body: &Value) {
-        self.seen.lock().unwrap().push((path.to_owned(), body.clone()));
-    }
-
-    fn last(&self, path: &str) -> Value {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().rev().find(|(p, _)| p == path).map_or(Value::Null, |(_, b)| b.clone())
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-}
-
-struct HangUp(Arc<AtomicBool>);
-
-impl Drop for HangUp {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
+    /// Raised when the body of an endless stream is dropped, i.e. the client went away.
+    hung_up: HungUp,
 }
 
 fn tgi_error(status: StatusCode, message: &str, error_type: &str) -> Response {
@@ -166,7 +144,7 @@ async fn special(fake: &Fake, body: &Value, stream: bool) -> Option<Response> {
         return Some(sse(&[e]));
     }
     if question.contains("endless") {
-        let guard = HangUp(fake.hung_up.clone());
+        let guard = fake.hung_up.guard();
         let body = stream::unfold((guard, 0usize), |(guard, i)| async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
             let event = json!({"index": i, "token": token(i, " more", false), "generated_text": null, "details": null});
@@ -239,7 +217,7 @@ async fn info(State(fake): State<Fake>) -> Json<Value> {
 }
 
 async fn generate(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
-    fake.record("/generate", &body);
+    fake.seen.record("/generate", &body);
     if let Some(r) = special(&fake, &body, false).await {
         return r;
     }
@@ -247,7 +225,7 @@ async fn generate(State(fake): State<Fake>, Json(body): Json<Value>) -> Response
 }
 
 async fn generate_stream(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
-    fake.record("/generate_stream", &body);
+    fake.seen.record("/generate_stream", &body);
     if let Some(r) = special(&fake, &body, true).await {
         return r;
     }
@@ -261,7 +239,7 @@ async fn serverless(
     Path((org, name)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    fake.record(&format!("/hf/models/{org}/{name}"), &body);
+    fake.seen.record(&format!("/hf/models/{org}/{name}"), &body);
     let stream = body["stream"].as_bool().unwrap_or(false);
     if let Some(r) = special(&fake, &body, stream).await {
         return r;
@@ -298,11 +276,11 @@ async fn serve(model_id: &str, max_total_tokens: u64) -> (String, Fake) {
     let fake = Fake {
         model_id: model_id.to_owned(),
         max_total_tokens,
-        seen: Arc::default(),
+        seen: Seen::default(),
         lookups: Arc::default(),
         base: Arc::default(),
         waking: Arc::default(),
-        hung_up: Arc::default(),
+        hung_up: HungUp::default(),
     };
     let app = Router::new()
         .route("/info", get(info))
@@ -367,27 +345,6 @@ fn completion(text: &str, extra: &Value) -> CompletionRequest {
     serde_json::from_value(v).unwrap()
 }
 
-fn err_of<T>(r: Result<T, Error>) -> Error {
-    match r {
-        Ok(_) => unreachable!("expected an error"),
-        Err(e) => e,
-    }
-}
-
-/// Each chunk as `kind:text`, `kind:tool:status` or `error:status`.
-fn kinds(chunks: &[Result<ChatCompletionResponseStreamChunk, Error>]) -> Vec<String> {
-    chunks
-        .iter()
-        .map(|c| match c {
-            Ok(c) => match &c.event.delta {
-                EventDelta::Text(t) => format!("{}:{t}", c.event.event_type),
-                EventDelta::ToolCall(d) => format!("{}:tool:{}", c.event.event_type, d.parse_status),
-            },
-            Err(e) => format!("error:{}", e.status_code()),
-        })
-        .collect()
-}
-
 /// A tokenizer file whose 256 tokens are the single bytes: a prompt is as many tokens as it has
 /// bytes, each special token counting one.
 fn byte_tokenizer(dir: &tempfile::TempDir) -> std::path::PathBuf {
@@ -440,7 +397,7 @@ async fn registration_accepts_only_the_served_model() {
     let e =
         err_of(p.chat_completion(&model("big", "Llama3.1-70B-Instruct"), chat("hi"), &RequestContext::default()).await);
     assert_eq!(e.status_code(), 400);
-    assert_eq!(fake.count(), 0);
+    assert_eq!(fake.seen.count(), 0);
 }
 
 #[tokio::test]
@@ -468,7 +425,7 @@ async fn chat_sends_the_llama3_prompt_and_reads_the_reply() {
     let req = chat("hello there");
     let expected_prompt = llama_stack_rs::prompt::render_chat_prompt(&req, LLAMA).unwrap();
     let r = p.chat_completion(&llama(), req, &RequestContext::default()).await.unwrap();
-    let sent = fake.last("/generate");
+    let sent = fake.seen.last("/generate");
     assert_eq!(sent["inputs"], expected_prompt);
     assert_eq!(
         sent["parameters"],
@@ -486,7 +443,7 @@ async fn chat_sends_the_llama3_prompt_and_reads_the_reply() {
                                    "repetition_penalty": 1.2}}),
     );
     let r = p.chat_completion(&llama(), req, &RequestContext::default()).await.unwrap();
-    let params = fake.last("/generate")["parameters"].clone();
+    let params = fake.seen.last("/generate")["parameters"].clone();
     assert_eq!(
         (&params["temperature"], &params["top_p"], &params["do_sample"]),
         (&json!(0.6), &json!(0.9), &json!(true))
@@ -535,7 +492,7 @@ async fn chat_stream_event_sequence() {
         ["start:", "progress:You", "progress: said:", "progress: hello", "progress: there", "complete:"]
     );
     assert_eq!(got[5].as_ref().unwrap().event.stop_reason, Some(StopReason::EndOfTurn));
-    let sent = fake.last("/generate_stream");
+    let sent = fake.seen.last("/generate_stream");
     assert!(sent.get("stream").is_none() && sent["parameters"]["details"] == true);
 
     let req = chat_with("weather?", &json!({"tools": [{"tool_name": "brave_search"}]}));
@@ -569,10 +526,10 @@ async fn stream_errors_name_the_provider() {
     assert_eq!(s.next().await.unwrap().unwrap().delta, " more");
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !fake.hung_up.load(Ordering::SeqCst) && Instant::now() < deadline {
+    while !fake.hung_up.happened() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(fake.hung_up.load(Ordering::SeqCst), "the server never saw the client go away");
+    assert!(fake.hung_up.happened(), "the server never saw the client go away");
 }
 
 // ---------------------------------------------------------------- tgi: completion
@@ -583,7 +540,7 @@ async fn completion_whole_and_streamed() {
     let p = tgi(&url).await;
     let ctx = RequestContext::default();
     let r = p.completion(&llama(), completion("Once upon", &json!({})), &ctx).await.unwrap();
-    assert_eq!(fake.last("/generate")["inputs"], "<|begin_of_text|>Once upon");
+    assert_eq!(fake.seen.last("/generate")["inputs"], "<|begin_of_text|>Once upon");
     assert_eq!(r.completion_message.content.as_text(" "), "You said: Once upon");
     assert_eq!(r.completion_message.stop_reason, StopReason::EndOfTurn);
 
@@ -599,7 +556,7 @@ async fn completion_whole_and_streamed() {
             (String::new(), Some(StopReason::OutOfTokens))
         ]
     );
-    assert_eq!(fake.last("/generate_stream")["parameters"]["max_new_tokens"], 3);
+    assert_eq!(fake.seen.last("/generate_stream")["parameters"]["max_new_tokens"], 3);
 }
 
 // ---------------------------------------------------------------- tgi: log probabilities
@@ -615,10 +572,10 @@ async fn logprobs_whole_and_streamed() {
     assert_eq!(lps.len(), 3);
     assert_eq!(json!(lps[0].logprobs_by_token), json!({"You": -0.1}));
     assert_eq!(json!(lps[2].logprobs_by_token), json!({" hi": -0.3}));
-    assert!(fake.last("/generate")["parameters"].get("top_n_tokens").is_none());
+    assert!(fake.seen.last("/generate")["parameters"].get("top_n_tokens").is_none());
 
     let r = p.completion(&llama(), completion("hi", &json!({"logprobs": {"top_k": 2}})), &ctx).await.unwrap();
-    assert_eq!(fake.last("/generate")["parameters"]["top_n_tokens"], 2);
+    assert_eq!(fake.seen.last("/generate")["parameters"]["top_n_tokens"], 2);
     let first: Vec<(String, f64)> =
         r.logprobs.unwrap()[0].logprobs_by_token.iter().map(|(k, v)| (k.clone(), *v)).collect();
     assert_eq!(first, [("You".to_owned(), -0.1), ("alt0".to_owned(), -1.1)]);
@@ -657,7 +614,7 @@ async fn max_new_tokens_fits_the_server_total() {
     let ctx = RequestContext::default();
 
     p.completion(&llama(), completion("hello", &json!({})), &ctx).await.unwrap();
-    let sent = fake.last("/generate");
+    let sent = fake.seen.last("/generate");
     let prompt_tokens = u64::try_from(counter.encode(sent["inputs"].as_str().unwrap(), true).len()).unwrap();
     // `<|begin_of_text|>` and five bytes.
     assert_eq!(prompt_tokens, 6);
@@ -666,25 +623,25 @@ async fn max_new_tokens_fits_the_server_total() {
     p.chat_completion(&llama(), chat_with("hi", &json!({"sampling_params": {"max_tokens": 1000}})), &ctx)
         .await
         .unwrap();
-    let sent = fake.last("/generate");
+    let sent = fake.seen.last("/generate");
     let prompt_tokens = u64::try_from(counter.encode(sent["inputs"].as_str().unwrap(), true).len()).unwrap();
     assert_eq!(sent["parameters"]["max_new_tokens"], 400 - prompt_tokens - 1);
     p.chat_completion(&llama(), chat_with("hi", &json!({"sampling_params": {"max_tokens": 7}})), &ctx).await.unwrap();
-    assert_eq!(fake.last("/generate")["parameters"]["max_new_tokens"], 7);
+    assert_eq!(fake.seen.last("/generate")["parameters"]["max_new_tokens"], 7);
 
     // A prompt that leaves no room is refused before anything is sent.
-    let before = fake.count();
+    let before = fake.seen.count();
     let e = err_of(p.completion(&llama(), completion(&"x".repeat(500), &json!({})), &ctx).await);
     assert_eq!(e.status_code(), 400);
     assert!(e.to_string().contains("501 tokens") && e.to_string().contains("400"), "{e}");
-    assert_eq!(fake.count(), before);
+    assert_eq!(fake.seen.count(), before);
 
     // Without a tokenizer the caller's limit is kept within the total, and none is left to TGI.
     let p = tgi(&url).await;
     p.completion(&llama(), completion("hello", &json!({"sampling_params": {"max_tokens": 1000}})), &ctx).await.unwrap();
-    assert_eq!(fake.last("/generate")["parameters"]["max_new_tokens"], 399);
+    assert_eq!(fake.seen.last("/generate")["parameters"]["max_new_tokens"], 399);
     p.completion(&llama(), completion("hello", &json!({})), &ctx).await.unwrap();
-    assert!(fake.last("/generate")["parameters"].get("max_new_tokens").is_none());
+    assert!(fake.seen.last("/generate")["parameters"].get("max_new_tokens").is_none());
 
     let e =
         err_of(build("remote::tgi", "tgi0", json!({"url": url, "tokenizer": "/nonexistent/tokenizer.model"})).await);
@@ -741,14 +698,14 @@ async fn serverless_posts_to_the_model_route() {
     let ctx = RequestContext::default();
     let r = p.chat_completion(&llama(), chat("hello"), &ctx).await.unwrap();
     assert_eq!(r.completion_message.content.as_text(" "), "You said: hello");
-    let sent = fake.last(route);
+    let sent = fake.seen.last(route);
     assert_eq!(sent["stream"], false);
     // The model's `/info` is not answered, so no limit is assumed.
     assert!(sent["parameters"].get("max_new_tokens").is_none());
 
     let got: Vec<_> = p.chat_completion_stream(&llama(), chat("hello"), &ctx).await.unwrap().collect().await;
     assert_eq!(kinds(&got), ["start:", "progress:You", "progress: said:", "progress: hello", "complete:"]);
-    assert_eq!(fake.last(route)["stream"], true);
+    assert_eq!(fake.seen.last(route)["stream"], true);
     let e = err_of(p.chat_completion(&llama(), chat("busy"), &ctx).await);
     assert!(e.status_code() == 503 && e.to_string().contains("Hugging Face Inference API"), "{e}");
 }
@@ -772,7 +729,7 @@ async fn a_running_endpoint_is_found_and_used() {
     let r = p.chat_completion(&llama(), req, &RequestContext::default()).await.unwrap();
     assert_eq!(r.completion_message.content.as_text(" "), "You said: hi");
     // The token limit comes from the endpoint's environment (2048), not the server's `/info`.
-    assert_eq!(fake.last("/generate")["parameters"]["max_new_tokens"], 2047);
+    assert_eq!(fake.seen.last("/generate")["parameters"]["max_new_tokens"], 2047);
     let lookups = fake.lookups.lock().unwrap().clone();
     assert!(
         lookups.iter().all(|(path, auth)| path == "/v2/endpoint/acme/llama" && auth == "Bearer hf_secret"),
