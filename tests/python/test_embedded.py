@@ -191,3 +191,28 @@ def test_client_against_llama_stack_run(default_server: str) -> None:
             model=CHAT_MODEL, messages=messages, sampling_params={"strategy": "top_p", "temperature": -1}
         )
     assert err.value.status_code == 400 and "temperature" in err.value.response.text
+
+
+def test_openai_client_gets_logprobs_and_stops(default_server: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=default_server + "/v1", api_key="not-needed", max_retries=0, timeout=120)
+    messages = [{"role": "user", "content": "Name three colours."}]
+    r = client.chat.completions.create(model=CHAT_MODEL, messages=messages, max_tokens=6, temperature=0,
+                                       logprobs=True, top_logprobs=3)
+    scored = r.choices[0].logprobs.content
+    assert scored and all(1 <= len(t.top_logprobs) <= 3 and t.top_logprobs[0].token == t.token for t in scored)
+    assert all(t.logprob <= 0.0 for t in scored)
+    # Greedy: the chosen tokens are the likeliest, and they spell the answer.
+    assert all(t.logprob == max(c.logprob for c in t.top_logprobs) for t in scored)
+    assert "".join(t.token for t in scored) == r.choices[0].message.content
+
+    c = client.completions.create(model=CHAT_MODEL, prompt="1, 2, 3, 4,", max_tokens=4, temperature=0, logprobs=2)
+    lp = c.choices[0].logprobs
+    assert "".join(lp.tokens) == c.choices[0].text
+    assert lp.text_offset == sorted(lp.text_offset) and lp.text_offset[0] == 0
+    assert len(lp.top_logprobs) == len(lp.tokens) == len(lp.token_logprobs)
+
+    # A stop sequence ends the generation there.
+    cut = client.completions.create(model=CHAT_MODEL, prompt="1, 2, 3, 4,", max_tokens=12, temperature=0, stop=[","])
+    assert "," not in cut.choices[0].text and cut.choices[0].finish_reason == "stop"

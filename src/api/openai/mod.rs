@@ -83,7 +83,7 @@ async fn chat_completions(stack: Arc<Stack>, args: Args, ctx: RequestContext) ->
     } else {
         let answer = provider.chat_completion(&model, request, &ctx).await?;
         let message = stop::cut_message(answer.completion_message, &stops);
-        Reply::json(&response::chat_completion(&head, &message))
+        Reply::json(&response::chat_completion(&head, &message, answer.logprobs.as_deref()))
     }
 }
 
@@ -99,11 +99,18 @@ async fn completions(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Resu
         if !stops.is_empty() {
             chunks = stop::completion_chunks(chunks, stops);
         }
-        Ok(event_stream(chunks.map(move |item| item.map(|c| response::completion_chunk(&head, &c)))))
+        let mut offset = 0;
+        Ok(event_stream(chunks.map(move |item| {
+            item.map(|c| {
+                let chunk = response::completion_chunk(&head, &c, offset);
+                offset += c.delta.chars().count();
+                chunk
+            })
+        })))
     } else {
         let answer = provider.completion(&model, request, &ctx).await?;
         let message = stop::cut_message(answer.completion_message, &stops);
-        Reply::json(&response::completion(&head, &message))
+        Reply::json(&response::completion(&head, &message, answer.logprobs.as_deref()))
     }
 }
 

@@ -11,7 +11,7 @@ use crate::types::common::{
     MediaItem, Message, SamplingParams, SamplingStrategy, StopReason, SystemMessage, SystemRole, ToolCall, ToolChoice,
     ToolDefinition, ToolName, ToolParamDefinition, ToolPromptFormat, ToolResponseMessage, Url, UserMessage, UserRole,
 };
-use crate::types::inference::{ChatCompletionRequest, CompletionRequest};
+use crate::types::inference::{ChatCompletionRequest, CompletionRequest, LogProbConfig};
 
 /// The most stop sequences a request may give.
 const MAX_STOPS: usize = 4;
@@ -58,6 +58,8 @@ pub(super) struct ChatRequest {
     pub max_completion_tokens: Option<i64>,
     #[serde(default)]
     pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub top_logprobs: Option<i64>,
     #[serde(default)]
     pub response_format: Option<Value>,
     #[serde(flatten)]
@@ -232,9 +234,11 @@ impl Common {
 impl ChatRequest {
     pub(super) fn into_request(self) -> Result<ChatCompletionRequest> {
         self.common.check()?;
-        if self.logprobs == Some(true) {
-            return Err(unsupported("logprobs", "`logprobs`"));
-        }
+        let logprobs = match (self.logprobs, self.top_logprobs) {
+            (Some(true), top) => Some(logprob_config("top_logprobs", top.unwrap_or(0), MAX_TOP_LOGPROBS)?),
+            (_, Some(n)) if n > 0 => return Err(bad("top_logprobs", "needs `logprobs: true`")),
+            _ => None,
+        };
         if let Some(format) = &self.response_format {
             let kind = format.get("type").and_then(Value::as_str);
             if !format.is_null() && kind != Some("text") {
@@ -253,9 +257,21 @@ impl ChatRequest {
             tool_choice: Some(tool_choice),
             tool_prompt_format: Some(ToolPromptFormat::Json),
             stream: Some(self.common.stream.unwrap_or(false)),
-            logprobs: None,
+            logprobs,
         })
     }
+}
+
+/// `OpenAI`'s limits on the candidates per token: 20 for chat, 5 for completions.
+const MAX_TOP_LOGPROBS: i64 = 20;
+const MAX_COMPLETION_LOGPROBS: i64 = 5;
+
+/// The scores asked for: `n` candidates besides the chosen token, which is always given.
+fn logprob_config(param: &str, n: i64, max: i64) -> Result<LogProbConfig> {
+    if !(0..=max).contains(&n) {
+        return Err(bad(param, format!("must be between 0 and {max}, got {n}")));
+    }
+    Ok(LogProbConfig { top_k: Some(n.max(1)) })
 }
 
 impl CompletionBody {
@@ -267,9 +283,13 @@ impl CompletionBody {
         if self.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(unsupported("suffix", "`suffix`"));
         }
-        if self.logprobs.as_ref().is_some_and(|l| !l.is_null()) {
-            return Err(unsupported("logprobs", "`logprobs`"));
-        }
+        let logprobs = match &self.logprobs {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_i64().is_some() => {
+                Some(logprob_config("logprobs", n.as_i64().unwrap_or(0), MAX_COMPLETION_LOGPROBS)?)
+            }
+            Some(other) => return Err(bad("logprobs", format!("must be an integer, got {other}"))),
+        };
         if self.best_of.is_some_and(|b| b != 1) {
             return Err(unsupported("best_of", "`best_of` above 1"));
         }
@@ -288,7 +308,7 @@ impl CompletionBody {
             content: InterleavedTextMedia::Text(prompt),
             sampling_params: Some(self.common.sampling(self.common.max_tokens)?),
             stream: Some(self.common.stream.unwrap_or(false)),
-            logprobs: None,
+            logprobs,
         })
     }
 }
@@ -617,7 +637,7 @@ mod tests {
             ("stop", json!(5), vec!["body", "stop"]),
             ("stop", json!(["a", "b", "c", "d", "e"]), vec!["body", "stop"]),
             ("frequency_penalty", json!(0.5), vec!["body", "frequency_penalty"]),
-            ("logprobs", json!(true), vec!["body", "logprobs"]),
+            ("top_logprobs", json!(21), vec!["body", "top_logprobs"]),
             ("response_format", json!({"type": "json_object"}), vec!["body", "response_format"]),
             ("temperature", json!(3), vec!["body", "temperature"]),
             ("max_tokens", json!(0), vec!["body", "max_tokens"]),

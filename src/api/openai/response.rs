@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::types::common::{CompletionMessage, StopReason, ToolCall};
+use crate::types::common::{CompletionMessage, StopReason, TokenLogProbs, ToolCall};
 use crate::types::inference::{
     ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk, CompletionResponseStreamChunk,
     EventDelta, ToolCallDeltaContent, ToolCallParseStatus,
@@ -40,6 +40,40 @@ pub(super) fn finish_reason(stop: StopReason, called_tool: bool) -> &'static str
     }
 }
 
+/// Chat logprobs: one entry per token. Providers put the chosen token first in each map; the
+/// map as a whole is the candidates.
+fn chat_logprobs(scores: Option<&[TokenLogProbs]>) -> Value {
+    let Some(scores) = scores else { return Value::Null };
+    let entry = |token: &str, lp: f64| json!({"token": token, "logprob": lp, "bytes": token.as_bytes()});
+    let content: Vec<Value> = scores
+        .iter()
+        .filter_map(|t| {
+            let (token, lp) = t.logprobs_by_token.first()?;
+            let mut e = entry(token, *lp);
+            let top: Vec<Value> = t.logprobs_by_token.iter().map(|(tok, lp)| entry(tok, *lp)).collect();
+            e["top_logprobs"] = json!(top);
+            Some(e)
+        })
+        .collect();
+    json!({"content": content})
+}
+
+/// Completion logprobs in `OpenAI`'s older shape: the chosen tokens, their scores, the
+/// candidates, and where each token starts in the text (from `offset` on).
+fn completion_logprobs(scores: Option<&[TokenLogProbs]>, mut offset: usize) -> Value {
+    let Some(scores) = scores else { return Value::Null };
+    let (mut tokens, mut token_logprobs, mut top, mut offsets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for t in scores {
+        let Some((token, lp)) = t.logprobs_by_token.first() else { continue };
+        tokens.push(json!(token));
+        token_logprobs.push(json!(lp));
+        top.push(json!(t.logprobs_by_token));
+        offsets.push(json!(offset));
+        offset += token.chars().count();
+    }
+    json!({"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": top, "text_offset": offsets})
+}
+
 fn tool_call(call: &ToolCall) -> Value {
     json!({
         "id": call.call_id,
@@ -49,7 +83,7 @@ fn tool_call(call: &ToolCall) -> Value {
 }
 
 /// A whole chat completion.
-pub(super) fn chat_completion(head: &Head, m: &CompletionMessage) -> Value {
+pub(super) fn chat_completion(head: &Head, m: &CompletionMessage, logprobs: Option<&[TokenLogProbs]>) -> Value {
     let text = m.content.as_text(" ");
     let mut message = Map::new();
     message.insert("role".into(), json!("assistant"));
@@ -63,7 +97,7 @@ pub(super) fn chat_completion(head: &Head, m: &CompletionMessage) -> Value {
         "index": 0,
         "message": message,
         "finish_reason": finish_reason(m.stop_reason, !m.tool_calls.is_empty()),
-        "logprobs": null,
+        "logprobs": chat_logprobs(logprobs),
     });
     head.object("chat.completion", &json!([choice]))
 }
@@ -80,12 +114,13 @@ impl ChatChunker {
         Self { head, sent_role: false, calls: 0 }
     }
 
-    fn chunk(&mut self, mut delta: Map<String, Value>, finish: Option<&str>) -> Value {
+    fn chunk(&mut self, mut delta: Map<String, Value>, finish: Option<&str>, logprobs: Value) -> Value {
         if !self.sent_role {
             delta.insert("role".into(), json!("assistant"));
             self.sent_role = true;
         }
-        let choice = json!({"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null});
+        let mut choice = json!({"index": 0, "delta": delta, "finish_reason": finish});
+        choice["logprobs"] = logprobs;
         self.head.object("chat.completion.chunk", &json!([choice]))
     }
 
@@ -110,36 +145,39 @@ impl ChatChunker {
                 _ => return None,
             },
         }
+        let logprobs = chat_logprobs(c.event.logprobs.as_deref());
         match c.event.event_type {
             Event::Start => {
                 delta.entry("content").or_insert_with(|| json!(""));
-                Some(self.chunk(delta, None))
+                Some(self.chunk(delta, None, logprobs))
             }
             Event::Progress if delta.is_empty() => None,
-            Event::Progress => Some(self.chunk(delta, None)),
+            Event::Progress => Some(self.chunk(delta, None, logprobs)),
             Event::Complete => {
                 let stop = c.event.stop_reason.unwrap_or(StopReason::EndOfTurn);
-                Some(self.chunk(delta, Some(finish_reason(stop, self.calls > 0))))
+                Some(self.chunk(delta, Some(finish_reason(stop, self.calls > 0)), logprobs))
             }
         }
     }
 }
 
 /// A whole text completion.
-pub(super) fn completion(head: &Head, m: &CompletionMessage) -> Value {
+pub(super) fn completion(head: &Head, m: &CompletionMessage, logprobs: Option<&[TokenLogProbs]>) -> Value {
     let choice = json!({
         "index": 0,
         "text": m.content.as_text(" "),
         "finish_reason": finish_reason(m.stop_reason, false),
-        "logprobs": null,
+        "logprobs": completion_logprobs(logprobs, 0),
     });
     head.object("text_completion", &json!([choice]))
 }
 
-/// One streamed text completion chunk (`OpenAI` names them `text_completion` too).
-pub(super) fn completion_chunk(head: &Head, c: &CompletionResponseStreamChunk) -> Value {
+/// One streamed text completion chunk (`OpenAI` names them `text_completion` too); `offset` is
+/// where its text starts in the whole answer.
+pub(super) fn completion_chunk(head: &Head, c: &CompletionResponseStreamChunk, offset: usize) -> Value {
     let finish = c.stop_reason.map(|s| finish_reason(s, false));
-    let choice = json!({"index": 0, "text": c.delta, "finish_reason": finish, "logprobs": null});
+    let logprobs = completion_logprobs(c.logprobs.as_deref(), offset);
+    let choice = json!({"index": 0, "text": c.delta, "finish_reason": finish, "logprobs": logprobs});
     head.object("text_completion", &json!([choice]))
 }
 
@@ -213,7 +251,7 @@ mod tests {
             stop_reason: StopReason::EndOfMessage,
             tool_calls: vec![call()],
         };
-        let v = chat_completion(&head(), &m);
+        let v = chat_completion(&head(), &m, None);
         assert_eq!(v["object"], "chat.completion");
         assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
@@ -225,9 +263,40 @@ mod tests {
             ..m
         };
         assert_eq!(
-            completion(&head(), &m)["choices"][0],
+            completion(&head(), &m, None)["choices"][0],
             json!({"index": 0, "text": "hi", "finish_reason": "length", "logprobs": null})
         );
+    }
+
+    #[test]
+    fn logprobs_take_the_first_candidate_as_the_chosen_token() {
+        let scores = vec![
+            TokenLogProbs { logprobs_by_token: [("h".to_owned(), -0.5), ("x".to_owned(), -1.5)].into_iter().collect() },
+            TokenLogProbs { logprobs_by_token: [("é".to_owned(), -0.25)].into_iter().collect() },
+        ];
+        let m = CompletionMessage {
+            role: AssistantRole::Value,
+            content: InterleavedTextMedia::Text("hé".into()),
+            stop_reason: StopReason::EndOfTurn,
+            tool_calls: vec![],
+        };
+        let chat = chat_completion(&head(), &m, Some(&scores));
+        let content = &chat["choices"][0]["logprobs"]["content"];
+        assert_eq!(content[0]["token"], "h");
+        assert_eq!(content[0]["top_logprobs"].as_array().unwrap().len(), 2);
+        assert_eq!(content[1]["bytes"], json!([0xc3, 0xa9]));
+        let text = completion(&head(), &m, Some(&scores));
+        assert_eq!(
+            text["choices"][0]["logprobs"],
+            json!({"tokens": ["h", "é"], "token_logprobs": [-0.5, -0.25],
+                   "top_logprobs": [{"h": -0.5, "x": -1.5}, {"é": -0.25}], "text_offset": [0, 1]})
+        );
+        let chunk = CompletionResponseStreamChunk {
+            delta: "é".into(),
+            stop_reason: None,
+            logprobs: Some(scores[1..].to_vec()),
+        };
+        assert_eq!(completion_chunk(&head(), &chunk, 1)["choices"][0]["logprobs"]["text_offset"], json!([1]));
     }
 
     #[test]

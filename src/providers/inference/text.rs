@@ -16,7 +16,9 @@ use crate::types::inference::{
 };
 
 /// One step of a generation: more text (with the log probabilities of the tokens it came from,
-/// when the backend gave them and the caller asked), or the end and why.
+/// when the backend gave them and the caller asked), or the end and why. In each token's map
+/// the chosen token comes first, then the other candidates: `OpenAI`'s format needs to know
+/// which one was picked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
     Text(String),

@@ -253,7 +253,7 @@ impl Engine {
     }
 
     /// The log probabilities of the `k` likeliest tokens at batch position `idx` (the chosen
-    /// one always among them), from the model's raw logits: before penalties and temperature,
+    /// one always among them, and first), from the model's raw logits: before penalties and temperature,
     /// so they describe the model rather than the sampler.
     fn scores(&self, ctx: &LlamaContext<'_>, idx: i32, chosen: LlamaToken, k: usize, special: bool) -> TokenLogProbs {
         let logits = ctx.get_logits_ith(idx);
@@ -274,6 +274,11 @@ impl Engine {
                 best.pop();
                 best.push((l, chosen_id));
             }
+        }
+        // The chosen token goes first (under sampling it need not be the likeliest).
+        if let Some(at) = best.iter().position(|(_, id)| *id == chosen_id) {
+            let chosen = best.remove(at);
+            best.insert(0, chosen);
         }
         let vocab = self.model.vocab();
         let logprobs_by_token = best

@@ -5,46 +5,46 @@ use serde_json::Value;
 
 use crate::types::common::TokenLogProbs;
 
-/// `/completions`' object: `top_logprobs` (one `{token: logprob}` map per token), or, when only
-/// the chosen tokens are given, `tokens` with `token_logprobs`.
+/// `/completions`' object: `tokens` with `token_logprobs` (the chosen tokens) and
+/// `top_logprobs` (one `{token: logprob}` map of candidates per token). The chosen token goes
+/// first in each map, the convention the API layer relies on.
 pub fn from_completion(value: &Value) -> Vec<TokenLogProbs> {
-    let as_map = |v: &Value| -> Option<TokenLogProbs> {
-        let map = v.as_object()?;
-        Some(TokenLogProbs {
-            logprobs_by_token: map.iter().filter_map(|(t, lp)| Some((t.clone(), lp.as_f64()?))).collect(),
+    let list = |key: &str| value.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let (tokens, scores, top) = (list("tokens"), list("token_logprobs"), list("top_logprobs"));
+    let n = tokens.len().max(top.len());
+    (0..n)
+        .filter_map(|i| {
+            let mut map = indexmap::IndexMap::new();
+            if let (Some(t), Some(lp)) = (tokens.get(i).and_then(Value::as_str), scores.get(i).and_then(Value::as_f64))
+            {
+                map.insert(t.to_owned(), lp);
+            }
+            if let Some(candidates) = top.get(i).and_then(Value::as_object) {
+                for (t, lp) in candidates {
+                    if let Some(lp) = lp.as_f64() {
+                        map.entry(t.clone()).or_insert(lp);
+                    }
+                }
+            }
+            (!map.is_empty()).then_some(TokenLogProbs { logprobs_by_token: map })
         })
-    };
-    if let Some(top) = value.get("top_logprobs").and_then(Value::as_array) {
-        return top.iter().filter_map(as_map).collect();
-    }
-    let tokens = value.get("tokens").and_then(Value::as_array);
-    let scores = value.get("token_logprobs").and_then(Value::as_array);
-    match (tokens, scores) {
-        (Some(tokens), Some(scores)) => {
-            tokens.iter().zip(scores).filter_map(|(t, lp)| Some(single(t.as_str()?, lp.as_f64()?))).collect()
-        }
-        _ => Vec::new(),
-    }
+        .collect()
 }
 
 /// `/chat/completions`' object: `content` is a list of `{token, logprob, top_logprobs: [{token,
-/// logprob}]}`; the candidates are used when present, else the chosen token alone.
+/// logprob}]}`; the chosen token goes first in each map, then the candidates.
 pub fn from_chat(value: &Value) -> Vec<TokenLogProbs> {
     let Some(items) = value.get("content").and_then(Value::as_array) else { return Vec::new() };
     items
         .iter()
         .filter_map(|item| {
             let pair = |v: &Value| Some((v.get("token")?.as_str()?.to_owned(), v.get("logprob")?.as_f64()?));
-            let top: Vec<(String, f64)> = item
-                .get("top_logprobs")
-                .and_then(Value::as_array)
-                .map(|t| t.iter().filter_map(pair).collect())
-                .unwrap_or_default();
-            if top.is_empty() {
-                let (token, lp) = pair(item)?;
-                return Some(single(&token, lp));
+            let (token, lp) = pair(item)?;
+            let mut scores = single(&token, lp);
+            for (t, lp) in item.get("top_logprobs").and_then(Value::as_array).into_iter().flatten().filter_map(pair) {
+                scores.logprobs_by_token.entry(t).or_insert(lp);
             }
-            Some(TokenLogProbs { logprobs_by_token: top.into_iter().collect() })
+            Some(scores)
         })
         .collect()
 }
@@ -72,6 +72,9 @@ mod tests {
         let got = from_completion(&top);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].logprobs_by_token["b"], -2.0);
+        // The chosen token leads, even when it is not the likeliest candidate.
+        let both = json!({"tokens": ["b"], "token_logprobs": [-2.0], "top_logprobs": [{"a": -0.1, "b": -2.0}]});
+        assert_eq!(from_completion(&both)[0].logprobs_by_token.first(), Some((&"b".to_owned(), &-2.0)));
         let flat = json!({"tokens": ["x", "y"], "token_logprobs": [-1.0, -0.5]});
         assert_eq!(from_completion(&flat)[1].logprobs_by_token["y"], -0.5);
         assert!(from_completion(&json!(null)).is_empty());
@@ -85,6 +88,7 @@ mod tests {
         ]});
         let got = from_chat(&v);
         assert_eq!(got[0].logprobs_by_token.len(), 2);
+        assert_eq!(got[0].logprobs_by_token.first().unwrap().0, "Hi");
         assert_eq!(got[0].logprobs_by_token["Hey"], -2.5);
         assert_eq!(got[1].logprobs_by_token["!"], -0.7);
         assert!(non_empty(from_chat(&json!({"content": null}))).is_none());
