@@ -82,8 +82,8 @@ async fn chat_completions(stack: Arc<Stack>, args: Args, ctx: RequestContext) ->
         Ok(event_stream(chunks))
     } else {
         let answer = provider.chat_completion(&model, request, &ctx).await?;
-        let message = stop::cut_message(answer.completion_message, &stops);
-        Reply::json(&response::chat_completion(&head, &message, answer.logprobs.as_deref()))
+        let (message, logprobs) = stop::cut_answer(answer.completion_message, answer.logprobs, &stops);
+        Reply::json(&response::chat_completion(&head, &message, logprobs.as_deref()))
     }
 }
 
@@ -109,8 +109,8 @@ async fn completions(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Resu
         })))
     } else {
         let answer = provider.completion(&model, request, &ctx).await?;
-        let message = stop::cut_message(answer.completion_message, &stops);
-        Reply::json(&response::completion(&head, &message, answer.logprobs.as_deref()))
+        let (message, logprobs) = stop::cut_answer(answer.completion_message, answer.logprobs, &stops);
+        Reply::json(&response::completion(&head, &message, logprobs.as_deref()))
     }
 }
 

@@ -7,7 +7,7 @@
 use futures::stream::{self, StreamExt};
 
 use crate::providers::inference::{ChatStream, CompletionStream};
-use crate::types::common::{CompletionMessage, InterleavedTextMedia, StopReason};
+use crate::types::common::{CompletionMessage, InterleavedTextMedia, StopReason, TokenLogProbs};
 use crate::types::inference::{
     ChatCompletionResponseEventType as Event, ChatCompletionResponseStreamChunk, CompletionResponseStreamChunk,
     EventDelta,
@@ -62,15 +62,28 @@ impl Scanner {
     }
 }
 
-/// A whole answer cut at the first stop sequence.
-pub(super) fn cut_message(mut message: CompletionMessage, stops: &[String]) -> CompletionMessage {
+/// A whole answer cut at the first stop sequence, with the scores of the tokens that fall
+/// before the cut (each map's first entry is the chosen token, whose text says how far it goes).
+pub(super) fn cut_answer(
+    mut message: CompletionMessage,
+    mut logprobs: Option<Vec<TokenLogProbs>>,
+    stops: &[String],
+) -> (CompletionMessage, Option<Vec<TokenLogProbs>>) {
     if let InterleavedTextMedia::Text(text) = &mut message.content {
         if let Some(at) = first_stop(text, stops) {
             text.truncate(at);
             message.stop_reason = StopReason::EndOfTurn;
+            if let Some(scores) = &mut logprobs {
+                let mut end = 0;
+                scores.retain(|t| {
+                    let keep = end < at;
+                    end += t.logprobs_by_token.first().map_or(0, |(token, _)| token.len());
+                    keep
+                });
+            }
         }
     }
-    message
+    (message, logprobs)
 }
 
 fn progress(text: String) -> ChatCompletionResponseStreamChunk {
@@ -220,9 +233,13 @@ mod tests {
             stop_reason: StopReason::OutOfTokens,
             tool_calls: Vec::new(),
         };
-        let cut = cut_message(m.clone(), &stops(&["!", "."]));
+        let (cut, _) = cut_answer(m.clone(), None, &stops(&["!", "."]));
         assert_eq!((cut.content.as_text(""), cut.stop_reason), ("one".to_owned(), StopReason::EndOfTurn));
-        assert_eq!(cut_message(m, &stops(&["?"])).stop_reason, StopReason::OutOfTokens);
+        assert_eq!(cut_answer(m.clone(), None, &stops(&["?"])).0.stop_reason, StopReason::OutOfTokens);
+        let score = |t: &str| TokenLogProbs { logprobs_by_token: [(t.to_owned(), -1.0)].into_iter().collect() };
+        let scores = ["one", ".", " two"].map(score).to_vec();
+        let (_, kept) = cut_answer(m, Some(scores), &stops(&["."]));
+        assert_eq!(kept.unwrap().len(), 1, "the scores of the cut text go too");
         assert_eq!(held_back("abc\n", &stops(&["\nX", "c\n!"])), 2);
         assert_eq!(held_back("é", &stops(&["éa"])), 2);
     }
