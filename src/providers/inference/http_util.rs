@@ -9,7 +9,7 @@ use futures::stream::{self, BoxStream, Stream, StreamExt};
 
 use serde_json::{Map, Value, json};
 
-use crate::types::common::{BuiltinTool, ToolDefinition, ToolName};
+use crate::types::common::{BuiltinTool, JsonObject, ToolCall, ToolDefinition, ToolName};
 
 /// Longest line kept while waiting for its newline. A streamed line holds a token or a tool call,
 /// so a line this long means the other end is not speaking the expected format.
@@ -151,6 +151,26 @@ pub(super) fn causes(e: &reqwest::Error) -> String {
         next = cause.source();
     }
     out
+}
+
+/// A function call an `OpenAI`-style answer holds (Ollama's too), as a `ToolCall`. `arguments`
+/// is JSON text by `OpenAI`'s spec; Ollama and some servers send the object itself.
+pub(super) fn function_call(id: Option<String>, name: &str, arguments: &Value) -> Result<ToolCall, String> {
+    if name.is_empty() {
+        return Err("a tool call without a function name".into());
+    }
+    let arguments: JsonObject = match arguments {
+        Value::Object(m) => m.clone(),
+        Value::Null => JsonObject::new(),
+        Value::String(s) if s.trim().is_empty() => JsonObject::new(),
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(format!("the arguments of tool call `{name}` are not a JSON object: {s}")),
+        },
+        other => return Err(format!("the arguments of tool call `{name}` are not a JSON object: {other}")),
+    };
+    let call_id = id.filter(|id| !id.is_empty()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    Ok(ToolCall { call_id, tool_name: ToolName::from(name), arguments })
 }
 
 /// A tool definition as a function tool, with a JSON schema for its parameters.
@@ -313,5 +333,17 @@ mod tests {
         let v = function_tool(&search);
         assert_eq!(v["function"]["parameters"]["required"], json!(["query"]));
         assert_eq!(v["function"]["description"], "Search the web for current information");
+    }
+
+    #[test]
+    fn function_call_arguments_must_be_objects() {
+        assert!(
+            function_call(None, "f", &json!("{\"a\": 1}"))
+                .is_ok_and(|c| c.arguments["a"] == 1 && c.call_id.len() == 36)
+        );
+        assert!(function_call(Some("x".into()), "f", &json!({"a": 1})).is_ok_and(|c| c.call_id == "x"));
+        assert!(function_call(None, "f", &json!("")).is_ok_and(|c| c.arguments.is_empty()));
+        assert!(function_call(None, "f", &json!("[1]")).is_err_and(|e| e.contains("`f`")));
+        assert!(function_call(None, "", &json!({})).is_err());
     }
 }

@@ -5,10 +5,10 @@ use serde_json::{Map, Value, json};
 
 use super::wire::{ChatChunk, GenerateChunk, WireToolCall};
 use crate::error::{Error, Result};
-use crate::providers::inference::http_util::function_tool;
+use crate::providers::inference::http_util::{function_call, function_tool};
 use crate::types::common::{
-    CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, JsonObject, MediaItem, Message, SamplingParams,
-    SamplingStrategy, StopReason, ToolCall, ToolName,
+    CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, MediaItem, Message, SamplingParams,
+    SamplingStrategy, StopReason, ToolCall,
 };
 use crate::types::inference::{ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse};
 
@@ -172,23 +172,7 @@ fn inline_base64(img: &ImageMedia, at: &str) -> Result<String> {
 
 /// A tool call Ollama parsed, as a `ToolCall`.
 pub(super) fn tool_call(call: WireToolCall) -> Result<ToolCall, String> {
-    let name = call.function.name;
-    if name.is_empty() {
-        return Err("a tool call without a function name".into());
-    }
-    let arguments: JsonObject = match call.function.arguments {
-        Value::Object(m) => m,
-        Value::Null => JsonObject::new(),
-        // Some servers send the arguments as JSON text.
-        Value::String(s) if s.trim().is_empty() => JsonObject::new(),
-        Value::String(s) => match serde_json::from_str::<Value>(&s) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(format!("the arguments of tool call `{name}` are not a JSON object: {s}")),
-        },
-        other => return Err(format!("the arguments of tool call `{name}` are not a JSON object: {other}")),
-    };
-    let call_id = call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    Ok(ToolCall { call_id, tool_name: ToolName::from(name.as_str()), arguments })
+    function_call(call.id, &call.function.name, &call.function.arguments)
 }
 
 /// The stop reason for Ollama's `done_reason`.
@@ -243,7 +227,7 @@ pub(super) fn completion_response(chunk: GenerateChunk) -> CompletionResponse {
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
-    use crate::types::common::{Url, UserMessage};
+    use crate::types::common::{ToolName, Url, UserMessage};
 
     fn sampling(v: Value) -> SamplingParams {
         serde_json::from_value(v).unwrap()

@@ -6,11 +6,11 @@ use serde_json::{Map, Value, json};
 use super::logprobs;
 use super::wire::{ChatAnswer, CompletionAnswer, WireToolCall};
 use crate::error::{Error, Result};
-use crate::providers::inference::http_util::function_tool;
+use crate::providers::inference::http_util::{function_call, function_tool};
 use crate::providers::inference::text;
 use crate::types::common::{
-    AssistantRole, CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, JsonObject, MediaItem, Message,
-    SamplingParams, SamplingStrategy, StopReason, ToolCall, ToolChoice, ToolName,
+    AssistantRole, CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, MediaItem, Message,
+    SamplingParams, SamplingStrategy, StopReason, ToolCall, ToolChoice,
 };
 use crate::types::inference::{ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse};
 
@@ -184,25 +184,6 @@ fn image_part(img: &ImageMedia, at: &str) -> Result<Value> {
     }
 }
 
-/// A tool call the server returned, as a `ToolCall`. `arguments` is JSON text by the spec.
-pub(super) fn tool_call(id: Option<String>, name: &str, arguments: &Value) -> Result<ToolCall, String> {
-    if name.is_empty() {
-        return Err("a tool call without a function name".into());
-    }
-    let arguments: JsonObject = match arguments {
-        Value::Object(m) => m.clone(),
-        Value::Null => JsonObject::new(),
-        Value::String(s) if s.trim().is_empty() => JsonObject::new(),
-        Value::String(s) => match serde_json::from_str::<Value>(s) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(format!("the arguments of tool call `{name}` are not a JSON object: {s}")),
-        },
-        other => return Err(format!("the arguments of tool call `{name}` are not a JSON object: {other}")),
-    };
-    let call_id = id.filter(|id| !id.is_empty()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    Ok(ToolCall { call_id, tool_name: ToolName::from(name), arguments })
-}
-
 /// The stop reason for a `finish_reason`, with upstream's mapping (unknown ones count as the
 /// token limit).
 pub(super) fn stop_reason(finish_reason: Option<&str>, called_tool: bool) -> StopReason {
@@ -218,7 +199,7 @@ pub(super) fn stop_reason(finish_reason: Option<&str>, called_tool: bool) -> Sto
 }
 
 fn parse_calls(calls: Vec<WireToolCall>) -> Result<Vec<ToolCall>, String> {
-    calls.into_iter().map(|c| tool_call(c.id, &c.function.name, &c.function.arguments)).collect()
+    calls.into_iter().map(|c| function_call(c.id, &c.function.name, &c.function.arguments)).collect()
 }
 
 /// A whole `/chat/completions` answer as a response.
@@ -260,6 +241,7 @@ pub(super) fn completion_response(answer: CompletionAnswer) -> Result<Completion
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
+    use crate::types::common::ToolName;
 
     fn chat(v: Value) -> ChatCompletionRequest {
         serde_json::from_value(v).unwrap()
@@ -364,16 +346,5 @@ mod tests {
         assert_eq!(stop_reason(Some("tool_calls"), false), StopReason::EndOfMessage);
         assert_eq!(stop_reason(Some("content_filter"), false), StopReason::OutOfTokens);
         assert_eq!(stop_reason(Some("stop"), true), StopReason::EndOfMessage);
-    }
-
-    #[test]
-    fn tool_call_arguments_must_be_objects() {
-        assert!(
-            tool_call(None, "f", &json!("{\"a\": 1}")).is_ok_and(|c| c.arguments["a"] == 1 && c.call_id.len() == 36)
-        );
-        assert!(tool_call(Some("x".into()), "f", &json!({"a": 1})).is_ok_and(|c| c.call_id == "x"));
-        assert!(tool_call(None, "f", &json!("")).is_ok_and(|c| c.arguments.is_empty()));
-        assert!(tool_call(None, "f", &json!("[1]")).is_err_and(|e| e.contains("`f`")));
-        assert!(tool_call(None, "", &json!({})).is_err());
     }
 }

@@ -4,12 +4,13 @@
 
 use serde_json::Value;
 
-use super::convert::{stop_reason, tool_call};
+use super::convert::stop_reason;
 use super::logprobs;
 use super::wire::{ChatStreamChunk, CompletionAnswer, DeltaToolCall};
 use crate::error::Error;
 use crate::providers::inference::chat_stream::{self, ChatReader, Events};
 use crate::providers::inference::client::Origin;
+use crate::providers::inference::http_util::function_call;
 use crate::providers::inference::sse::{Sse, SseStream};
 use crate::providers::inference::text::{self, Piece};
 use crate::providers::inference::{ChatStream, CompletionStream};
@@ -70,7 +71,7 @@ impl OpenAiChat {
         let calls = calls
             .into_iter()
             .map(|c| {
-                tool_call(c.id, &c.name, &Value::String(c.arguments.clone()))
+                function_call(c.id, &c.name, &Value::String(c.arguments.clone()))
                     .map_err(|_| format!("{}({})", c.name, c.arguments))
             })
             .collect();
