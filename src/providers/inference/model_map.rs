@@ -11,6 +11,19 @@ use crate::types::models::{ModelDef, ModelDefWithProvider};
 /// The metadata key that names the service's own model for a registration.
 pub const PROVIDER_MODEL_KEY: &str = "provider_model";
 
+/// The backend model a registration names in `metadata.<key>`, if it names one: a non-empty
+/// string, trimmed; anything else there is refused, saying it must be the name of `what`.
+pub fn metadata_model<'a>(model: &'a ModelDefWithProvider, key: &str, what: &str) -> Result<Option<&'a str>> {
+    match model.metadata.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim())),
+        Some(other) => Err(Error::invalid(format!(
+            "model `{}`: `metadata.{key}` must be the name of {what}, got {other}",
+            model.identifier
+        ))),
+    }
+}
+
 /// Llama ids and the service's names for them, in the order they are listed.
 #[derive(Debug, Clone)]
 pub struct ModelMap {
@@ -40,15 +53,8 @@ impl ModelMap {
     /// The service's name for `model`: `metadata.provider_model` when given, else the mapped
     /// name of its `llama_model`. Unknown ids are refused with the list of known ones.
     pub fn name_for(&self, model: &ModelDefWithProvider) -> Result<String> {
-        match model.metadata.get(PROVIDER_MODEL_KEY) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "model `{}`: `metadata.{PROVIDER_MODEL_KEY}` must name a {} model, got {other}",
-                    model.identifier, self.service
-                )));
-            }
+        if let Some(name) = metadata_model(model, PROVIDER_MODEL_KEY, &format!("a {} model", self.service))? {
+            return Ok(name.to_owned());
         }
         if let Some((_, name)) = self.entries.iter().find(|(llama, _)| *llama == model.llama_model) {
             return Ok((*name).to_owned());

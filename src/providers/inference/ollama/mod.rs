@@ -19,10 +19,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use self::wire::{ChatChunk, EmbedAnswer, GenerateChunk, TagList};
 use super::client::{Client, Service};
+use super::model_map::metadata_model;
 use super::{ChatStream, CompletionStream, InferenceProvider};
 use crate::error::{Error, Result};
 use crate::providers::registry::BuildArgs;
@@ -140,14 +141,7 @@ impl OllamaInference {
 
 /// `metadata.ollama_model`, when the model names its tag.
 fn metadata_tag(model: &ModelDefWithProvider) -> Result<Option<&str>> {
-    match model.metadata.get("ollama_model") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim())),
-        Some(other) => Err(Error::invalid(format!(
-            "model `{}`: `metadata.ollama_model` must be the name of an Ollama model, got {other}",
-            model.identifier
-        ))),
-    }
+    metadata_model(model, "ollama_model", "an Ollama model")
 }
 
 /// Lists pulled tags: a known tag under its Llama descriptor (the upstream tag preferred when
@@ -296,6 +290,7 @@ impl InferenceProvider for OllamaInference {
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn cfg(v: Value) -> OllamaConfig {
         serde_json::from_value(v).unwrap()

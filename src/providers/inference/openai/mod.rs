@@ -16,10 +16,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use self::wire::{ChatAnswer, CompletionAnswer, EmbeddingAnswer, ModelList};
 use super::client::{Client, Service};
+use super::model_map::metadata_model;
 use super::{ChatStream, CompletionStream, InferenceProvider};
 use crate::error::{Error, Result};
 use crate::providers::registry::BuildArgs;
@@ -154,14 +155,7 @@ impl OpenAiInference {
 
 /// `metadata.openai_model`, when the model names the server's model.
 fn metadata_name(model: &ModelDefWithProvider) -> Result<Option<&str>> {
-    match model.metadata.get(MODEL_KEY) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim())),
-        Some(other) => Err(Error::invalid(format!(
-            "model `{}`: `metadata.{MODEL_KEY}` must be the name of a model the server serves, got {other}",
-            model.identifier
-        ))),
-    }
+    metadata_model(model, MODEL_KEY, "a model the server serves")
 }
 
 /// A model name reduced to what tells weights apart, so a Llama descriptor matches the names

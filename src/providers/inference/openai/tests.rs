@@ -14,6 +14,7 @@ use futures::StreamExt;
 use super::*;
 use crate::types::common::StopReason;
 use crate::types::inference::{EventDelta, ToolCallDeltaContent};
+use serde_json::Value;
 
 fn cfg(v: Value) -> OpenAiConfig {
     serde_json::from_value(v).unwrap()
