@@ -252,22 +252,7 @@ class Server:
         if p is None:
             return
 
-        def alive():
-            p.poll()
-            try:
-                os.killpg(p.pid, 0)
-                return True
-            except ProcessLookupError:
-                return False
-        if alive():
-            os.killpg(p.pid, signal.SIGTERM)
-            deadline = time.time() + 15
-            while alive() and time.time() < deadline:
-                time.sleep(0.02)
-            if alive():
-                os.killpg(p.pid, signal.SIGKILL)
-                while alive() and time.time() < deadline + 5:
-                    time.sleep(0.02)
+        load.stop_group(p)
         p.wait()
         self.logf.close()
 

@@ -35,6 +35,29 @@ from urllib.parse import urlsplit
 # ----------------------------------------------------------------------------- tiny HTTP/1.1 client
 
 
+
+def stop_group(p, grace=15.0, poll=0.02):
+    """SIGTERM the whole process group `p` leads, wait until every member is gone (a `sh -c` wrapper
+    exits before the server it started), SIGKILL after `grace` seconds."""
+
+    def group_alive():
+        p.poll()
+        try:
+            os.killpg(p.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+    if not group_alive():
+        return
+    os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    while group_alive() and time.time() < deadline:
+        time.sleep(poll)
+    if group_alive():
+        os.killpg(p.pid, signal.SIGKILL)
+        while group_alive() and time.time() < deadline + 5:
+            time.sleep(poll)
+
 class Conn:
     def __init__(self, url):
         u = urlsplit(url)
@@ -300,29 +323,9 @@ class Bench:
         return rows
 
     def stop(self, name):
-        """SIGTERM the whole process group we started, wait until every member is gone (a `sh -c` wrapper
-        exits before the server it started), SIGKILL after 15 s."""
         p = self.procs.pop(name, None)
-        if not p:
-            return
-
-        def group_alive():
-            p.poll()
-            try:
-                os.killpg(p.pid, 0)
-                return True
-            except ProcessLookupError:
-                return False
-        if not group_alive():
-            return
-        os.killpg(p.pid, signal.SIGTERM)
-        deadline = time.time() + 15
-        while group_alive() and time.time() < deadline:
-            time.sleep(0.05)
-        if group_alive():
-            os.killpg(p.pid, signal.SIGKILL)
-            while group_alive() and time.time() < deadline + 5:
-                time.sleep(0.05)
+        if p:
+            stop_group(p)
 
     def stop_all(self):
         for n in list(self.procs):
