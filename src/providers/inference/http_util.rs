@@ -7,6 +7,7 @@ use std::error::Error as _;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::types::common::{BuiltinTool, JsonObject, ToolCall, ToolDefinition, ToolName};
@@ -151,6 +152,31 @@ pub(super) fn causes(e: &reqwest::Error) -> String {
         next = cause.source();
     }
     out
+}
+
+/// A function call as `OpenAI`-style answers carry it (Ollama's too).
+#[derive(Debug, Deserialize)]
+pub(super) struct WireToolCall {
+    /// Newer Ollama servers name each call; older ones do not.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub function: WireFunction,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct WireFunction {
+    /// A call without a name is refused by [`function_call`], with a message saying so.
+    #[serde(default)]
+    pub name: String,
+    /// JSON text by `OpenAI`'s spec; Ollama and some servers send the object itself.
+    #[serde(default)]
+    pub arguments: Value,
+}
+
+impl WireToolCall {
+    pub(super) fn parse(&self) -> Result<ToolCall, String> {
+        function_call(self.id.clone(), &self.function.name, &self.function.arguments)
+    }
 }
 
 /// A function call an `OpenAI`-style answer holds (Ollama's too), as a `ToolCall`. `arguments`

@@ -3,12 +3,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::wire::{ChatChunk, GenerateChunk, WireToolCall};
+use super::wire::{ChatChunk, GenerateChunk};
 use crate::error::{Error, Result};
-use crate::providers::inference::http_util::{function_call, function_tool};
+use crate::providers::inference::http_util::{WireToolCall, function_tool};
 use crate::types::common::{
     CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, MediaItem, Message, SamplingParams,
-    SamplingStrategy, StopReason, ToolCall,
+    SamplingStrategy, StopReason,
 };
 use crate::types::inference::{ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse};
 
@@ -170,11 +170,6 @@ fn inline_base64(img: &ImageMedia, at: &str) -> Result<String> {
     Ok(data)
 }
 
-/// A tool call Ollama parsed, as a `ToolCall`.
-pub(super) fn tool_call(call: WireToolCall) -> Result<ToolCall, String> {
-    function_call(call.id, &call.function.name, &call.function.arguments)
-}
-
 /// The stop reason for Ollama's `done_reason`.
 pub(super) fn stop_reason(done_reason: Option<&str>, called_tool: bool) -> StopReason {
     // A tool call ends the message but not the turn: the caller runs the tool and asks again, so
@@ -197,7 +192,7 @@ pub(super) fn chat_response(chunk: ChatChunk) -> Result<ChatCompletionResponse, 
         Some(m) => (m.content.unwrap_or_default(), m.tool_calls.unwrap_or_default()),
         None => (String::new(), Vec::new()),
     };
-    let tool_calls = calls.into_iter().map(tool_call).collect::<Result<Vec<_>, _>>()?;
+    let tool_calls = calls.iter().map(WireToolCall::parse).collect::<Result<Vec<_>, _>>()?;
     let stop_reason = stop_reason(chunk.done_reason.as_deref(), !tool_calls.is_empty());
     Ok(ChatCompletionResponse {
         completion_message: CompletionMessage {
@@ -256,7 +251,7 @@ mod tests {
         let wire: WireToolCall =
             serde_json::from_value(json!({"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}))
                 .unwrap();
-        let call = tool_call(wire).unwrap();
+        let call = wire.parse().unwrap();
         assert_eq!(call.tool_name, ToolName::Custom("get_weather".into()));
         assert_eq!(call.arguments["city"], "Paris");
         assert_eq!(call.call_id.len(), 36);
@@ -264,10 +259,10 @@ mod tests {
             json!({"id": "c1", "function": {"name": "brave_search", "arguments": "{\"query\":\"x\"}"}}),
         )
         .unwrap();
-        let call = tool_call(text_args).unwrap();
+        let call = text_args.parse().unwrap();
         assert_eq!((call.call_id.as_str(), call.tool_name.as_str()), ("c1", "brave_search"));
         let bad: WireToolCall = serde_json::from_value(json!({"function": {"name": "f", "arguments": [1]}})).unwrap();
-        assert!(tool_call(bad).is_err_and(|e| e.contains("`f`")));
+        assert!(bad.parse().is_err_and(|e| e.contains("`f`")));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use futures::stream::BoxStream;
 
-use super::convert::{stop_reason, tool_call};
+use super::convert::stop_reason;
 use super::wire::{ChatChunk, GenerateChunk};
 use crate::error::{Error, Result};
 use crate::providers::inference::chat_stream::{self, ChatReader, Events};
@@ -27,7 +27,7 @@ impl ChatReader for OllamaChat {
         if let Some(m) = chunk.message {
             out.text(m.content.unwrap_or_default(), None);
             for call in m.tool_calls.unwrap_or_default() {
-                match tool_call(call) {
+                match call.parse() {
                     Ok(c) => self.calls.push(c),
                     Err(msg) => return out.fail(self.origin.bad_answer("/api/chat", msg)),
                 }

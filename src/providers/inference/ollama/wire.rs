@@ -2,7 +2,8 @@
 //! that adds or drops a field still decodes.
 
 use serde::Deserialize;
-use serde_json::Value;
+
+use crate::providers::inference::http_util::WireToolCall;
 
 /// `GET /api/tags`.
 #[derive(Debug, Deserialize)]
@@ -42,21 +43,6 @@ pub(super) struct ChatMessage {
     pub content: Option<String>,
     #[serde(default)]
     pub tool_calls: Option<Vec<WireToolCall>>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct WireToolCall {
-    /// Newer servers name each call; older ones do not.
-    #[serde(default)]
-    pub id: Option<String>,
-    pub function: WireFunction,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct WireFunction {
-    pub name: String,
-    #[serde(default)]
-    pub arguments: Value,
 }
 
 /// One `/api/generate` answer, or one line of its stream.

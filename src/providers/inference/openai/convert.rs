@@ -4,9 +4,9 @@
 use serde_json::{Map, Value, json};
 
 use super::logprobs;
-use super::wire::{ChatAnswer, CompletionAnswer, WireToolCall};
+use super::wire::{ChatAnswer, CompletionAnswer};
 use crate::error::{Error, Result};
-use crate::providers::inference::http_util::{function_call, function_tool};
+use crate::providers::inference::http_util::{WireToolCall, function_tool};
 use crate::providers::inference::text;
 use crate::types::common::{
     AssistantRole, CompletionMessage, ImageMedia, ImageSource, InterleavedTextMedia, MediaItem, Message,
@@ -198,8 +198,8 @@ pub(super) fn stop_reason(finish_reason: Option<&str>, called_tool: bool) -> Sto
     }
 }
 
-fn parse_calls(calls: Vec<WireToolCall>) -> Result<Vec<ToolCall>, String> {
-    calls.into_iter().map(|c| function_call(c.id, &c.function.name, &c.function.arguments)).collect()
+fn parse_calls(calls: &[WireToolCall]) -> Result<Vec<ToolCall>, String> {
+    calls.iter().map(WireToolCall::parse).collect()
 }
 
 /// A whole `/chat/completions` answer as a response.
@@ -209,7 +209,7 @@ pub(super) fn chat_response(answer: ChatAnswer) -> Result<ChatCompletionResponse
         Some(m) => (m.content.unwrap_or_default(), m.tool_calls.unwrap_or_default()),
         None => (String::new(), Vec::new()),
     };
-    let tool_calls = parse_calls(calls)?;
+    let tool_calls = parse_calls(&calls)?;
     let stop_reason = stop_reason(choice.finish_reason.as_deref(), !tool_calls.is_empty());
     let scores = choice.logprobs.as_ref().map(logprobs::from_chat).and_then(logprobs::non_empty);
     Ok(ChatCompletionResponse {

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::providers::inference::http_util::WireToolCall;
+
 /// `GET /models`.
 #[derive(Debug, Deserialize)]
 pub(super) struct ModelList {
@@ -40,22 +42,6 @@ pub(super) struct AnswerMessage {
     pub content: Option<String>,
     #[serde(default)]
     pub tool_calls: Option<Vec<WireToolCall>>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct WireToolCall {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub function: WireFunction,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct WireFunction {
-    #[serde(default)]
-    pub name: String,
-    /// JSON text by the spec; some servers send the object itself.
-    #[serde(default)]
-    pub arguments: Value,
 }
 
 /// One event of a streamed `/chat/completions`.
