@@ -12,10 +12,11 @@ use crate::kvstore::{self, KvStore, KvStoreConfig};
 use crate::providers::ProviderImpl;
 use crate::providers::inference::InferenceProvider;
 use crate::providers::memory::MemoryProvider;
-use crate::providers::registry::{self, BuildArgs};
+use crate::providers::registry::{self, BuildArgs, Deps, ProviderSpec};
 use crate::providers::safety::SafetyProvider;
 use crate::providers::telemetry::TelemetryProvider;
 use crate::routing::{MemoryBankTable, ModelTable, ShieldTable};
+use crate::types::common::JsonObject;
 
 /// Order in which provider APIs are built: each only depends on ones before it.
 const BUILD_ORDER: [Api; 5] = [Api::Inference, Api::Safety, Api::Memory, Api::Telemetry, Api::Agents];
@@ -47,67 +48,84 @@ impl Stack {
         }
         let store = open_store(&config).await?;
 
-        let mut inference: IndexMap<String, Arc<dyn InferenceProvider>> = IndexMap::new();
-        let mut safety: IndexMap<String, Arc<dyn SafetyProvider>> = IndexMap::new();
-        let mut memory: IndexMap<String, Arc<dyn MemoryProvider>> = IndexMap::new();
-        let mut telemetry: Option<Arc<dyn TelemetryProvider>> = None;
-        let mut unavailable = HashMap::new();
-
         // Check every provider before building any, so a typo is reported before slow work.
-        let mut checked = Vec::new();
+        let mut checked: IndexMap<Api, Vec<(String, ProviderSpec, JsonObject)>> = IndexMap::new();
         for api in BUILD_ORDER {
             for (i, p) in config.providers_for(api).iter().enumerate() {
                 let (spec, cfg) = registry::check(api, i, p)?;
-                checked.push((api, p.provider_id.clone(), spec, cfg));
+                checked.entry(api).or_default().push((p.provider_id.clone(), spec, cfg));
             }
         }
-        for (api, provider_id, spec, cfg) in checked {
-            let Some(build) = spec.build else {
-                let why = format!(
-                    "provider `{provider_id}` (type `{}`) of the {api} API is not available in this build: {}",
-                    spec.provider_type, spec.note
-                );
-                tracing::warn!("{why}");
-                unavailable.entry(api).or_insert(why);
-                continue;
-            };
-            let instance = build(BuildArgs { provider_id: provider_id.clone(), config: cfg }).await?;
-            match instance {
-                ProviderImpl::Inference(p) => {
-                    inference.insert(provider_id, p);
-                }
-                ProviderImpl::Safety(p) => {
-                    safety.insert(provider_id, p);
-                }
-                ProviderImpl::Memory(p) => {
-                    memory.insert(provider_id, p);
-                }
-                ProviderImpl::Telemetry(p) => {
-                    // Telemetry is not routed: upstream kept the last one; we keep the first
-                    // and say so, since silently dropping one is worse.
-                    if telemetry.is_some() {
-                        tracing::warn!("telemetry provider `{provider_id}` ignored: only the first one is used");
-                    } else {
-                        telemetry = Some(p);
+
+        // Build API by API; each routing table exists as soon as its providers do, so the
+        // providers of later APIs get it in their `Deps`.
+        let mut unavailable = HashMap::new();
+        let mut deps = Deps { models: None, shields: None, memory_banks: None, telemetry: None, store: store.clone() };
+        let mut inference: IndexMap<String, Arc<dyn InferenceProvider>> = IndexMap::new();
+        let mut safety: IndexMap<String, Arc<dyn SafetyProvider>> = IndexMap::new();
+        let mut memory: IndexMap<String, Arc<dyn MemoryProvider>> = IndexMap::new();
+        for api in BUILD_ORDER {
+            let mut built = 0usize;
+            for (provider_id, spec, cfg) in checked.shift_remove(&api).unwrap_or_default() {
+                let Some(build) = spec.build else {
+                    let why = format!(
+                        "provider `{provider_id}` (type `{}`) of the {api} API is not available in this build: {}",
+                        spec.provider_type, spec.note
+                    );
+                    tracing::warn!("{why}");
+                    unavailable.entry(api).or_insert(why);
+                    continue;
+                };
+                let args = BuildArgs { provider_id: provider_id.clone(), config: cfg, deps: deps.clone() };
+                built += 1;
+                match build(args).await? {
+                    ProviderImpl::Inference(p) => {
+                        inference.insert(provider_id, p);
+                    }
+                    ProviderImpl::Safety(p) => {
+                        safety.insert(provider_id, p);
+                    }
+                    ProviderImpl::Memory(p) => {
+                        memory.insert(provider_id, p);
+                    }
+                    ProviderImpl::Telemetry(p) => {
+                        // Telemetry is not routed: upstream kept the last one; we keep the first
+                        // and say so, since silently dropping one is worse.
+                        if deps.telemetry.is_some() {
+                            tracing::warn!("telemetry provider `{provider_id}` ignored: only the first one is used");
+                        } else {
+                            deps.telemetry = Some(p);
+                        }
                     }
                 }
             }
+            // An API is only unavailable when none of its providers can run.
+            if built > 0 {
+                unavailable.remove(&api);
+            }
+            match api {
+                Api::Inference => {
+                    let table = Arc::new(ModelTable::new(std::mem::take(&mut inference), store.clone()));
+                    table.initialize(config.models.clone()).await?;
+                    deps.models = Some(table);
+                }
+                Api::Safety => {
+                    let table = Arc::new(ShieldTable::new(std::mem::take(&mut safety), store.clone()));
+                    table.initialize(config.shields.clone()).await?;
+                    deps.shields = Some(table);
+                }
+                Api::Memory => {
+                    let table = Arc::new(MemoryBankTable::new(std::mem::take(&mut memory), store.clone()));
+                    table.initialize(config.memory_banks.clone()).await?;
+                    deps.memory_banks = Some(table);
+                }
+                _ => {}
+            }
         }
-        // An API is only unavailable when none of its providers can run.
-        unavailable.retain(|api, _| match api {
-            Api::Inference => inference.is_empty(),
-            Api::Safety => safety.is_empty(),
-            Api::Memory => memory.is_empty(),
-            Api::Telemetry => telemetry.is_none(),
-            _ => true,
-        });
-
-        let models = Arc::new(ModelTable::new(inference, store.clone()));
-        let shields = Arc::new(ShieldTable::new(safety, store.clone()));
-        let memory_banks = Arc::new(MemoryBankTable::new(memory, store.clone()));
-        models.initialize(config.models.clone()).await?;
-        shields.initialize(config.shields.clone()).await?;
-        memory_banks.initialize(config.memory_banks.clone()).await?;
+        let (Some(models), Some(shields), Some(memory_banks)) = (deps.models, deps.shields, deps.memory_banks) else {
+            return Err(Error::internal("the build order lost a routing table"));
+        };
+        let telemetry = deps.telemetry;
 
         Ok(Self { config, served, models, shields, memory_banks, telemetry, unavailable, store })
     }

@@ -511,8 +511,7 @@ async fn build(config: Value) -> Arc<dyn InferenceProvider> {
     let spec = registry::find(Api::Inference, "remote::bedrock", "providers.inference[0]").unwrap();
     let raw: JsonObject = config.as_object().cloned().unwrap();
     let config = spec.check_config(&raw, "providers.inference[0].config").unwrap();
-    let ProviderImpl::Inference(p) =
-        (spec.build.unwrap())(BuildArgs { provider_id: "bedrock0".into(), config }).await.unwrap()
+    let ProviderImpl::Inference(p) = (spec.build.unwrap())(BuildArgs::standalone("bedrock0", config)).await.unwrap()
     else {
         unreachable!("remote::bedrock builds an inference provider")
     };

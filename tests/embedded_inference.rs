@@ -252,6 +252,6 @@ async fn the_registry_builds_it_and_checks_the_config() {
     assert!(spec.available() && spec.note.is_empty());
     let config = spec.check_config(&config, "providers.inference[0].config").unwrap();
     let build = spec.build.unwrap();
-    let e = build(BuildArgs { provider_id: "emb".into(), config }).await.err().unwrap().to_string();
+    let e = build(BuildArgs::standalone("emb", config)).await.err().unwrap().to_string();
     assert!(e.contains("emb.config.max_concurrent"), "{e}");
 }

@@ -114,8 +114,7 @@ async fn start_fake() -> (String, Fake) {
 async fn build(provider_type: &str, config: Value) -> Arc<dyn InferenceProvider> {
     let spec = registry::find(Api::Inference, provider_type, "providers.inference[0]").unwrap();
     let config = spec.check_config(config.as_object().unwrap(), "providers.inference[0].config").unwrap();
-    let ProviderImpl::Inference(p) =
-        (spec.build.unwrap())(BuildArgs { provider_id: "hosted0".into(), config }).await.unwrap()
+    let ProviderImpl::Inference(p) = (spec.build.unwrap())(BuildArgs::standalone("hosted0", config)).await.unwrap()
     else {
         unreachable!("an inference provider type")
     };

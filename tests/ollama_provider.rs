@@ -221,7 +221,7 @@ async fn provider_at(url: &str, timeout: f64) -> Arc<dyn InferenceProvider> {
     raw.insert("timeout".into(), json!(timeout));
     let config = spec.check_config(&raw, "providers.inference[0].config").unwrap();
     let build = spec.build.unwrap();
-    let ProviderImpl::Inference(p) = build(BuildArgs { provider_id: "ollama0".into(), config }).await.unwrap() else {
+    let ProviderImpl::Inference(p) = build(BuildArgs::standalone("ollama0", config)).await.unwrap() else {
         unreachable!("remote::ollama builds an inference provider")
     };
     p

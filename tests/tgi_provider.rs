@@ -302,7 +302,7 @@ async fn serve(model_id: &str, max_total_tokens: u64) -> (String, Fake) {
 async fn build(provider_type: &str, id: &str, raw: Value) -> Result<Arc<dyn InferenceProvider>, Error> {
     let spec = registry::find(Api::Inference, provider_type, "providers.inference[0]").unwrap();
     let config = spec.check_config(raw.as_object().unwrap(), &format!("{id}.config"))?;
-    let ProviderImpl::Inference(p) = (spec.build.unwrap())(BuildArgs { provider_id: id.into(), config }).await? else {
+    let ProviderImpl::Inference(p) = (spec.build.unwrap())(BuildArgs::standalone(id, config)).await? else {
         unreachable!("builds an inference provider")
     };
     Ok(p)

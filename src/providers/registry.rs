@@ -76,6 +76,32 @@ pub type BuildFn = fn(BuildArgs) -> futures::future::BoxFuture<'static, Result<P
 pub struct BuildArgs {
     pub provider_id: String,
     pub config: JsonObject,
+    /// The parts of the stack built before this provider's API (see `Deps`).
+    pub deps: Deps,
+}
+
+/// The routing tables and stores a provider may call into. APIs are built in dependency order
+/// (inference, safety, memory, telemetry, agents), so a provider sees the tables of every API
+/// built before its own: safety gets `models`, memory gets `models` and `shields`, agents get
+/// all three. A table is `None` while its API is not built yet.
+#[derive(Clone)]
+pub struct Deps {
+    pub models: Option<Arc<crate::routing::ModelTable>>,
+    pub shields: Option<Arc<crate::routing::ShieldTable>>,
+    pub memory_banks: Option<Arc<crate::routing::MemoryBankTable>>,
+    pub telemetry: Option<Arc<dyn super::telemetry::TelemetryProvider>>,
+    /// The stack's registration store (the run config's `metadata_store`).
+    pub store: Arc<dyn crate::kvstore::KvStore>,
+}
+
+impl BuildArgs {
+    /// Arguments for building one provider on its own (tests, tools): no other API, and an
+    /// in-memory store.
+    pub fn standalone(provider_id: impl Into<String>, config: JsonObject) -> Self {
+        let store: Arc<dyn crate::kvstore::KvStore> = Arc::new(crate::kvstore::MemoryKvStore::default());
+        let deps = Deps { models: None, shields: None, memory_banks: None, telemetry: None, store };
+        Self { provider_id: provider_id.into(), config, deps }
+    }
 }
 
 #[derive(Clone, Serialize)]
