@@ -4,6 +4,7 @@
 //! its resolver, routing tables, providers, the operation table shared by the HTTP server and
 //! the bindings, and the server itself.
 
+pub mod agents;
 pub mod api;
 pub mod config;
 pub mod embed;
