@@ -17,6 +17,7 @@ from llama_stack.apis.models import ModelDef, ModelDefWithProvider
 from llama_stack.apis.shields import *  # noqa: F403
 from llama_stack.apis.shields import ShieldDef, ShieldDefWithProvider
 from llama_stack.providers.datatypes import *  # noqa: F403
+from llama_stack.providers.datatypes import Api, ProviderSpec
 
 LLAMA_STACK_BUILD_CONFIG_VERSION = "2"
 LLAMA_STACK_RUN_CONFIG_VERSION = "2"
@@ -30,6 +31,34 @@ RoutableObjectWithProvider = Union[
     ShieldDefWithProvider,
     MemoryBankDefWithProvider,
 ]
+
+
+class AutoRoutedProviderSpec(ProviderSpec):
+    """The built-in router of a routed API (inference, safety, memory): it sends each call to the
+    provider that serves the object the call names, found through ``routing_table_api``."""
+
+    provider_type: str = "router"
+    config_class: str = ""
+    docker_image: Optional[str] = None
+    routing_table_api: Api
+    module: str
+    provider_data_validator: Optional[str] = Field(default=None)
+
+    @property
+    def pip_packages(self) -> List[str]:
+        raise AssertionError("a router is built into the stack and installs no packages")
+
+
+class RoutingTableProviderSpec(ProviderSpec):
+    """The built-in registry of a routed API's objects (models, shields, memory banks), kept over
+    the providers of ``router_api``."""
+
+    provider_type: str = "routing_table"
+    config_class: str = ""
+    docker_image: Optional[str] = None
+    router_api: Api
+    module: str
+    pip_packages: List[str] = Field(default_factory=list)
 
 
 class DistributionSpec(BaseModel):

@@ -156,6 +156,10 @@ class _ApiClient:
 
         call.__name__ = name
         call.__doc__ = getattr(self._protocol, name).__doc__
+        # Callers that inspect the method see the protocol's parameters, without `self`.
+        call.__signature__ = op.signature.replace(  # type: ignore[attr-defined]
+            parameters=list(op.signature.parameters.values())[1:]
+        )
         return call
 
 
@@ -164,7 +168,7 @@ class LlamaStack:
 
     def __init__(self, config: Any = None, *, provider_data: Optional[Dict[str, Any]] = None) -> None:
         self._config_text, self._source = _config_text(config)
-        self._provider_data = json.dumps(provider_data) if provider_data else None
+        self._provider_data: Dict[str, Any] = dict(provider_data) if provider_data else {}
         self._core: Any = None
         self._lock: Optional[asyncio.Lock] = None
         self._clients: Dict[str, _ApiClient] = {}
@@ -202,14 +206,31 @@ class LlamaStack:
                 self._core = await _core.Stack.build(self._config_text, self._source)
         return self._core
 
+    def _request_provider_data(self) -> Optional[str]:
+        """The provider data a call carries: the stack's own, overridden key by key by what
+        ``set_request_provider_data`` set for the current request."""
+        from llama_stack.distribution.request_headers import get_request_provider_data
+
+        request = get_request_provider_data()
+        if not request:
+            return json.dumps(self._provider_data) if self._provider_data else None
+        return json.dumps({**self._provider_data, **request})
+
     async def _call(self, op: _Operation, body: Optional[bytes], query: list) -> Any:
+        provider_data = self._request_provider_data()
         core = await self._ensure()
-        raw = await core.call(op.route, op.method, body, query, self._provider_data)
+        raw = await core.call(op.route, op.method, body, query, provider_data)
         return op.result.validate_json(raw)
 
-    async def _stream(self, op: _Operation, body: Optional[bytes], query: list) -> AsyncIterator[Any]:
+    def _stream(self, op: _Operation, body: Optional[bytes], query: list) -> AsyncIterator[Any]:
+        # Read the provider data now, when the call is made, not when iteration starts.
+        return self._stream_events(op, body, query, self._request_provider_data())
+
+    async def _stream_events(
+        self, op: _Operation, body: Optional[bytes], query: list, provider_data: Optional[str]
+    ) -> AsyncIterator[Any]:
         core = await self._ensure()
-        events = await core.call(op.route, op.method, body, query, self._provider_data)
+        events = await core.call(op.route, op.method, body, query, provider_data)
         assert op.chunks is not None
         if isinstance(events, bytes):
             # A provider may answer a streamed request in one piece; present it as one chunk.
