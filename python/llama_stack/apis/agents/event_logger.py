@@ -5,12 +5,16 @@ Typical use::
     async for log in EventLogger().log(agents.create_agent_turn(..., stream=True)):
         log.print()
 
+Each item also unpacks as ``(event, log)``, the pairs 0.0.41's logger gave, so code written as
+``async for event, log in EventLogger().log(...)`` works too; there ``log`` is None for the
+turn start and turn complete events, which print nothing.
+
 The logger reads chunks of our own models and of ``llama_stack_client`` alike: it only looks at
 attribute names and compares enum members by value.
 """
 
 from enum import Enum
-from typing import Any, AsyncIterator, Callable, Iterable, Optional, Union
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, List, Optional, Union
 
 from llama_models.llama3.api.datatypes import ToolPromptFormat, interleaved_text_media_as_str
 
@@ -43,6 +47,14 @@ class LogEvent:
         self.content = content
         self.color = color
         self.end = "\n" if end is None else end
+        # The stream event (or message) this line comes from; `silent` marks a turn event,
+        # which has no line of its own.
+        self.event: Any = None
+        self.silent = False
+
+    def __iter__(self) -> Iterator[Any]:
+        """``(event, log)``: the source event, and this line (None for a turn event)."""
+        return iter((self.event, None if self.silent else self))
 
     def __str__(self) -> str:
         if self.role is None:
@@ -53,6 +65,8 @@ class LogEvent:
         return f"LogEvent(role={self.role!r}, content={self.content!r}, end={self.end!r})"
 
     def print(self, flush: bool = True) -> None:
+        if self.silent:
+            return
         if _cprint is None:
             print(str(self), end=self.end, flush=flush)
         else:
@@ -91,11 +105,24 @@ class EventLogger:
         stream: bool = True,
         tool_prompt_format: ToolPromptFormat = ToolPromptFormat.json,
     ) -> AsyncIterator[LogEvent]:
+        source: List[Any] = [None]
+        async for log in self._lines(event_generator, stream, tool_prompt_format, source):
+            log.event = source[0]
+            yield log
+
+    async def _lines(
+        self,
+        event_generator: Union[AsyncIterator[Any], Iterable[Any]],
+        stream: bool,
+        tool_prompt_format: ToolPromptFormat,
+        source: List[Any],
+    ) -> AsyncIterator[LogEvent]:
         # Step whose inference header has been printed, so streamed text follows one header.
         open_inference_step: Optional[str] = None
 
         async for chunk in _items(event_generator):
             event = getattr(chunk, "event", None)
+            source[0] = chunk if event is None else event
             if event is None:
                 # Messages from client-side tools are mixed into the stream by tool executors;
                 # a chunk with `error` and no event is how a failure mid-stream arrives.
@@ -108,6 +135,9 @@ class EventLogger:
             payload = event.payload
             event_type = _plain(payload.event_type)
             if event_type in ("turn_start", "turn_complete"):
+                turn = LogEvent(role=None, content="", end="")
+                turn.silent = True
+                yield turn
                 continue
 
             step_type = _plain(payload.step_type)

@@ -1,0 +1,59 @@
+"""What the API client modules (``llama_stack.apis.<api>.client``) share: JSON bodies from
+pydantic models, and reading a server's SSE stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator, Dict, Optional
+
+import httpx
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+# Generation on a busy CPU can take a while; a client waits this long for an answer.
+DEFAULT_TIMEOUT = 120.0
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def encodable_dict(d: Any) -> Any:
+    """A pydantic model (or anything holding them) as plain JSON values."""
+    if isinstance(d, BaseModel):
+        return d.model_dump(mode="json", by_alias=True)
+    return to_jsonable_python(d, by_alias=True)
+
+
+def raise_for_status(response: httpx.Response, body: Optional[bytes] = None) -> None:
+    """Like ``response.raise_for_status()``, with the server's error text in the message."""
+    if response.is_success:
+        return
+    text = (body if body is not None else response.content).decode("utf-8", errors="replace")
+    raise httpx.HTTPStatusError(
+        f"HTTP {response.status_code} from {response.request.method} {response.request.url}: {text}",
+        request=response.request,
+        response=response,
+    )
+
+
+async def sse_events(
+    client: httpx.AsyncClient, url: str, body: Dict[str, Any], timeout: float
+) -> AsyncIterator[Dict[str, Any]]:
+    """POSTs ``body`` and yields each ``data:`` event of the answer, decoded.
+
+    A failed request raises ``httpx.HTTPStatusError``; an error the server sends in the stream
+    (``{"error": {...}}``) raises ``RuntimeError`` with its message.
+    """
+    async with client.stream("POST", url, json=body, headers=JSON_HEADERS, timeout=timeout) as response:
+        if not response.is_success:
+            raise_for_status(response, await response.aread())
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[len("data:") :].strip()
+            if not data or data == "[DONE]":
+                continue
+            event = json.loads(data)
+            if isinstance(event, dict) and set(event) == {"error"}:
+                error = event["error"]
+                message = error.get("message") or error.get("detail") if isinstance(error, dict) else error
+                raise RuntimeError(f"the server failed while streaming: {message}")
+            yield event
