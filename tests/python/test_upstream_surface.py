@@ -531,6 +531,37 @@ async def test_http_clients_against_the_server(served):
     assert providers["inference"][0].provider_type == "remote::ollama"
 
 
+def test_server_module_on_the_embedded_model(home):
+    config = Path(__file__).resolve().parents[2] / "python/llama_stack/templates/default-run.yaml"
+    server = ServerModule(config, "--host", "127.0.0.1")
+    try:
+        run = _client_module("inference", "127.0.0.1", str(server.port), "--model", "SmolLM2-135M-Instruct")
+        assert run.returncode == 0, run.stderr
+        assert "Assistant> " in run.stdout
+        answer = run.stdout.split("Assistant> ", 1)[1].strip()
+        assert answer, run.stdout
+        whole = asyncio.run(
+            InferenceClient(server.url).chat_completion(
+                model="SmolLM2-135M-Instruct",
+                messages=[UserMessage(content="Say hi")],
+                sampling_params=SamplingParams(strategy="greedy", max_tokens=8),
+            )
+        )
+        assert whole.completion_message.content.strip()
+        listed = asyncio.run(ModelsClient(server.url).list_models())
+        assert {"SmolLM2-135M-Instruct", "all-MiniLM-L6-v2"} <= {m.identifier for m in listed}
+    finally:
+        assert stop(server.proc) == 0
+
+
+def test_config_dirs_follow_the_environment(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", "from llama_stack.distribution.utils.config_dirs import *; print(DEFAULT_CHECKPOINT_DIR)"],
+        env=dict(os.environ, LLAMA_STACK_CONFIG_DIR=str(tmp_path)), capture_output=True, text=True, timeout=60,
+    )
+    assert out.stdout.strip() == str(tmp_path / "checkpoints")
+
+
 def test_server_module_flags(tmp_path, ollama_config):
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(ollama_config))
