@@ -11,7 +11,6 @@ import asyncio
 import os
 from typing import Any, AsyncIterator, List, Optional
 
-import httpx
 from llama_models.llama3.api.datatypes import (
     URL,
     SamplingParams,
@@ -37,7 +36,7 @@ from llama_stack.apis.agents.agents import (
     WolframAlphaToolDefinition,
 )
 from llama_stack.apis.agents.event_logger import EventLogger
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status, sse_events
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status, sse_events
 from llama_stack.distribution.utils.command_line import cprint, run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -56,7 +55,7 @@ class AgentsClient(Agents):
         self.timeout = timeout
 
     async def _post(self, route: str, body: Any) -> Any:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.post(
                 f"{self.base_url}{route}", json=body, headers=JSON_HEADERS, timeout=self.timeout
             )
@@ -88,7 +87,7 @@ class AgentsClient(Agents):
         return self._stream_agent_turn(request)
 
     async def _stream_agent_turn(self, request: AgentTurnCreateRequest) -> AsyncIterator[AgentTurnResponseStreamChunk]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             url = f"{self.base_url}/agents/turn/create"
             async for event in sse_events(client, url, encodable_dict(request), self.timeout):
                 yield AgentTurnResponseStreamChunk(**event)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator, Dict, List, Optional, Union
 
-import httpx
 from llama_models.llama3.api.datatypes import (
     URL,
     ImageMedia,
@@ -33,7 +32,7 @@ from llama_stack.apis.inference.inference import (
     Inference,
     LogProbConfig,
 )
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status, sse_events
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status, sse_events
 from llama_stack.distribution.utils.command_line import cprint, run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -104,7 +103,7 @@ class InferenceClient(Inference):
         return await self._post("/inference/embeddings", body, EmbeddingsResponse)
 
     async def _post(self, route: str, request: Union[Any, Dict[str, Any]], result: Any) -> Any:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.post(
                 f"{self.base_url}{route}", json=encodable_dict(request), headers=JSON_HEADERS, timeout=self.timeout
             )
@@ -112,7 +111,7 @@ class InferenceClient(Inference):
             return result(**response.json())
 
     async def _stream(self, route: str, request: Any, chunk: Any) -> AsyncIterator[Any]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             async for event in sse_events(client, f"{self.base_url}{route}", encodable_dict(request), self.timeout):
                 yield chunk(**event)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Dict, List
 
-import httpx
 
 from llama_stack.apis.inspect.inspect import HealthInfo, Inspect, ProviderInfo, RouteInfo
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, raise_for_status
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, raise_for_status
 from llama_stack.distribution.utils.command_line import cprint, run
 
 __all__ = ["InspectClient", "main"]
@@ -26,7 +25,7 @@ class InspectClient(Inspect):
         pass
 
     async def _get(self, route: str) -> object:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.get(f"{self.base_url}{route}", headers=JSON_HEADERS, timeout=self.timeout)
             raise_for_status(response)
             return response.json()

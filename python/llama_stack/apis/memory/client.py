@@ -9,13 +9,12 @@ import mimetypes
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import httpx
 from llama_models.llama3.api.datatypes import URL, InterleavedTextMedia
 
 from llama_stack.apis.memory.memory import Memory, MemoryBankDocument, QueryDocumentsResponse
 from llama_stack.apis.memory_banks.client import MemoryBanksClient
 from llama_stack.apis.memory_banks.memory_banks import VectorMemoryBankDef
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
 from llama_stack.distribution.utils.command_line import run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -46,7 +45,7 @@ class MemoryClient(Memory):
         body: Dict[str, Any] = {"bank_id": bank_id, "documents": [encodable_dict(d) for d in documents]}
         if ttl_seconds is not None:
             body["ttl_seconds"] = ttl_seconds
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             r = await client.post(f"{self.base_url}/memory/insert", json=body, headers=JSON_HEADERS, timeout=self.timeout)
             raise_for_status(r)
 
@@ -57,7 +56,7 @@ class MemoryClient(Memory):
         params: Optional[Dict[str, Any]] = None,
     ) -> QueryDocumentsResponse:
         body = {"bank_id": bank_id, "query": encodable_dict(query), "params": params}
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             r = await client.post(f"{self.base_url}/memory/query", json=body, headers=JSON_HEADERS, timeout=self.timeout)
             raise_for_status(r)
             return QueryDocumentsResponse(**r.json())

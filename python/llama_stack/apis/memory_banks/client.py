@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict, List, Optional
 
-import httpx
 
 from llama_stack.apis.memory_banks.memory_banks import (
     GraphMemoryBankDef,
@@ -17,7 +16,7 @@ from llama_stack.apis.memory_banks.memory_banks import (
     MemoryBankType,
     VectorMemoryBankDef,
 )
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
 from llama_stack.distribution.utils.command_line import cprint, run
 
 __all__ = ["MemoryBanksClient", "deserialize_memory_bank_def", "main"]
@@ -54,7 +53,7 @@ class MemoryBanksClient(MemoryBanks):
         pass
 
     async def list_memory_banks(self) -> List[MemoryBankDefWithProvider]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.get(
                 f"{self.base_url}/memory_banks/list", headers=JSON_HEADERS, timeout=self.timeout
             )
@@ -62,7 +61,7 @@ class MemoryBanksClient(MemoryBanks):
             return [deserialize_memory_bank_def(x) for x in response.json()]  # type: ignore[misc]
 
     async def register_memory_bank(self, memory_bank: MemoryBankDefWithProvider) -> None:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.post(
                 f"{self.base_url}/memory_banks/register",
                 json={"memory_bank": encodable_dict(memory_bank)},
@@ -72,7 +71,7 @@ class MemoryBanksClient(MemoryBanks):
             raise_for_status(response)
 
     async def get_memory_bank(self, identifier: str) -> Optional[MemoryBankDefWithProvider]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.get(
                 f"{self.base_url}/memory_banks/get",
                 params={"identifier": identifier},

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import List, Optional
 
-import httpx
 
 from llama_stack.apis.models.models import ModelDefWithProvider, Models
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
 from llama_stack.distribution.utils.command_line import cprint, run
 
 __all__ = ["ModelsClient", "main"]
@@ -26,13 +25,13 @@ class ModelsClient(Models):
         pass
 
     async def list_models(self) -> List[ModelDefWithProvider]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.get(f"{self.base_url}/models/list", headers=JSON_HEADERS, timeout=self.timeout)
             raise_for_status(response)
             return [ModelDefWithProvider(**x) for x in response.json()]
 
     async def register_model(self, model: ModelDefWithProvider) -> None:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.post(
                 f"{self.base_url}/models/register",
                 json={"model": encodable_dict(model)},
@@ -42,7 +41,7 @@ class ModelsClient(Models):
             raise_for_status(response)
 
     async def get_model(self, identifier: str) -> Optional[ModelDefWithProvider]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.get(
                 f"{self.base_url}/models/get",
                 params={"identifier": identifier},

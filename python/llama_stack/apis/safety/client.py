@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict, List, Optional
 
-import httpx
 from llama_models.llama3.api.datatypes import URL, ImageMedia, Message, UserMessage
 
 from llama_stack.apis.safety.safety import RunShieldResponse, Safety
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
 from llama_stack.distribution.utils.command_line import cprint, run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -38,7 +37,7 @@ class SafetyClient(Safety):
         body: Dict[str, Any] = {"shield_type": shield_type, "messages": [encodable_dict(m) for m in messages]}
         if params is not None:
             body["params"] = params
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.post(
                 f"{self.base_url}/safety/run_shield", json=body, headers=JSON_HEADERS, timeout=self.timeout
             )

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import List, Optional
 
-import httpx
 
 from llama_stack.apis.shields.shields import ShieldDefWithProvider, Shields
-from llama_stack.distribution.utils.client import DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
 from llama_stack.distribution.utils.command_line import cprint, run
 
 __all__ = ["ShieldsClient", "main"]
@@ -26,13 +25,13 @@ class ShieldsClient(Shields):
         pass
 
     async def list_shields(self) -> List[ShieldDefWithProvider]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.get(f"{self.base_url}/shields/list", headers=JSON_HEADERS, timeout=self.timeout)
             raise_for_status(response)
             return [ShieldDefWithProvider(**x) for x in response.json()]
 
     async def register_shield(self, shield: ShieldDefWithProvider) -> None:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.post(
                 f"{self.base_url}/shields/register",
                 json={"shield": encodable_dict(shield)},
@@ -42,7 +41,7 @@ class ShieldsClient(Shields):
             raise_for_status(response)
 
     async def get_shield(self, shield_type: str) -> Optional[ShieldDefWithProvider]:
-        async with httpx.AsyncClient() as client:
+        async with async_client() as client:
             response = await client.get(
                 f"{self.base_url}/shields/get",
                 params={"shield_type": shield_type},
