@@ -805,3 +805,16 @@ def test_command_line_reads_flags_like_upstreams():
     for bad in (["h"], ["h", "x"], ["h", "1", "--colour", "red"], ["h", "1", "2"]):
         with pytest.raises(UsageError):
             parse(main, bad)
+
+
+def test_server_module_reads_flags_in_every_spelling():
+    from llama_stack.distribution.server.server import _normalise, build_parser
+
+    def args(*argv: str) -> Tuple[Any, Any, Any, Any]:
+        a = build_parser().parse_args(_normalise(argv))
+        return a.yaml_config or a.positional_config, a.port or a.positional_port, a.disable_ipv6, a.host
+
+    assert args("--yaml_config", "r.yaml", "--port", "1", "--disable-ipv6") == ("r.yaml", 1, True, None)
+    assert args("--yaml-config=r.yaml", "--port=2", "--disable_ipv6=False") == ("r.yaml", 2, False, None)
+    assert args("--yaml_config", "r.yaml", "--disable_ipv6", "true", "--host", "::1") == ("r.yaml", None, True, "::1")
+    assert args("r.yaml", "3", "--nodisable_ipv6") == ("r.yaml", 3, False, None)
