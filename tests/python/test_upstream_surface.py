@@ -818,3 +818,41 @@ def test_server_module_reads_flags_in_every_spelling():
     assert args("--yaml-config=r.yaml", "--port=2", "--disable_ipv6=False") == ("r.yaml", 2, False, None)
     assert args("--yaml_config", "r.yaml", "--disable_ipv6", "true", "--host", "::1") == ("r.yaml", None, True, "::1")
     assert args("r.yaml", "3", "--nodisable_ipv6") == ("r.yaml", 3, False, None)
+
+
+async def test_provider_test_fixture_resolves_from_provider_config(fake_ollama, tmp_path, monkeypatch, state_dir):
+    """0.0.41's provider suites get their implementations from `resolve_impls_for_test`."""
+    from llama_stack.providers.tests.resolver import resolve_impls_for_test
+
+    url = fake_ollama(tokens=4)
+    path = tmp_path / "provider_config.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"inference": [
+            {"provider_id": "ollama", "provider_type": "remote::ollama", "config": {"url": url}},
+            {"provider_id": "together", "provider_type": "remote::together", "config": {"url": url + "/v1"}},
+        ]},
+        "provider_data": {"together": {"together_api_key": "from-the-file"}},
+    }))
+    monkeypatch.setenv("PROVIDER_CONFIG", str(path))
+
+    impls = await resolve_impls_for_test(Api.inference)
+    assert {m.provider_id for m in await impls[Api.models].list_models()} == {"ollama"}
+    r = await impls[Api.inference].chat_completion(model=MODEL, messages=[UserMessage(content="hi")])
+    assert r.completion_message.content
+    await impls[Api.inference].shutdown()
+
+    # The chosen provider's entry under `provider_data` becomes the request's provider data.
+    monkeypatch.setenv("PROVIDER_ID", "together")
+    impls = await resolve_impls_for_test(Api.inference)
+    assert get_request_provider_data() == {"together_api_key": "from-the-file"}
+    r = await impls[Api.inference].chat_completion(model="Llama3.1-405B-Instruct", messages=[UserMessage(content="hi")])
+    assert r.completion_message.content
+    set_request_provider_data({})
+    await impls[Api.inference].shutdown()
+
+    monkeypatch.setenv("PROVIDER_ID", "nope")
+    with pytest.raises(ValueError, match="nope"):
+        await resolve_impls_for_test(Api.inference)
+    monkeypatch.delenv("PROVIDER_ID")
+    with pytest.raises(ValueError, match="safety"):
+        await resolve_impls_for_test(Api.inference, deps=[Api.safety])
