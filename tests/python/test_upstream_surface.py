@@ -285,6 +285,9 @@ async def test_provider_data_is_set_per_context():
     # The other task's header stays with that task.
     assert get_request_provider_data() == {"api_key": "one"}
 
+    set_request_provider_data({"x-llamastack-PROVIDERDATA": '{"api_key": "three"}'})
+    assert get_request_provider_data() == {"api_key": "three"}
+
     # A request without the header, or with a broken one, has no provider data.
     set_request_provider_data({"Content-Type": "application/json"})
     assert get_request_provider_data() is None and _NeedsKey().get_request_provider_data() is None

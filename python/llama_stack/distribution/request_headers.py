@@ -49,6 +49,10 @@ def set_request_provider_data(headers: Optional[Mapping[str, Any]]) -> None:
         value = headers.get(name) if headers is not None else None
         if value:
             break
+    if not value and headers is not None:
+        # Header names are case-insensitive; a plain dict may spell this one any way.
+        wanted = PROVIDER_DATA_HEADER.lower()
+        value = next((v for k, v in headers.items() if isinstance(k, str) and k.lower() == wanted), None)
     if not value:
         _provider_data.set(None)
         return
