@@ -487,6 +487,10 @@ def test_server_module_serves_and_client_modules_talk_to_it(served):
 
     bad = _client_module("inference", "127.0.0.1")
     assert bad.returncode == 2 and "PORT" in bad.stderr
+    down = _client_module("models", "127.0.0.1", str(free_port()))
+    assert down.returncode == 1 and down.stderr.startswith("error: ") and "Traceback" not in down.stderr
+    refused = _client_module("inference", "127.0.0.1", port, "--model", "nope", "--stream", "false")
+    assert refused.returncode == 1 and "nope" in refused.stderr and "Traceback" not in refused.stderr
 
 
 async def test_http_clients_against_the_server(served):

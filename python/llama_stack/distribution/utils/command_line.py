@@ -113,7 +113,18 @@ def run(func: Callable[..., Any], argv: Optional[Sequence[str]] = None, prog: Op
     except UsageError as e:
         print(f"{_usage(func, f'python -m {prog}')}\nerror: {e}", file=sys.stderr)
         return 2
-    func(**kwargs)
+    try:
+        func(**kwargs)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        # A server that is down or answers with an error is reported in one line.
+        import httpx
+
+        if isinstance(e, (httpx.HTTPError, OSError)):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 
