@@ -863,3 +863,17 @@ async def test_provider_test_fixture_resolves_from_provider_config(fake_ollama, 
     monkeypatch.delenv("PROVIDER_ID")
     with pytest.raises(ValueError, match="safety"):
         await resolve_impls_for_test(Api.inference, deps=[Api.safety])
+
+
+def test_endpoints_and_routed_apis():
+    from llama_stack.distribution.distribution import builtin_automatically_routed_apis, providable_apis
+    from llama_stack.distribution.server.endpoints import get_all_api_endpoints
+
+    endpoints = get_all_api_endpoints()
+    chat = [e for e in endpoints[Api.inference] if e.name == "chat_completion"]
+    assert [(e.route, e.method) for e in chat] == [("/inference/chat_completion", "post")]
+    assert ("/models/list", "get") in {(e.route, e.method) for e in endpoints[Api.models]}
+    assert {(i.router_api, i.routing_table_api) for i in builtin_automatically_routed_apis()} == {
+        (Api.inference, Api.models), (Api.safety, Api.shields), (Api.memory, Api.memory_banks)
+    }
+    assert Api.models not in providable_apis() and Api.inference in providable_apis()

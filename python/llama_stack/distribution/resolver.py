@@ -27,17 +27,14 @@ from llama_stack.distribution.datatypes import (
     RoutingTableProviderSpec,
     StackRunConfig,
 )
+from llama_stack.distribution.distribution import builtin_automatically_routed_apis
 from llama_stack.distribution.stack import APIS, LlamaStack, _ApiClient
 from llama_stack.providers.datatypes import Api, InlineProviderSpec, ProviderSpec
 
 __all__ = ["api_protocol_map", "check_protocol_compliance", "resolve_impls_with_routing", "ROUTED_APIS"]
 
 # Routed API -> the API of the routing table over its objects.
-ROUTED_APIS: Dict[Api, Api] = {
-    Api.inference: Api.models,
-    Api.safety: Api.shields,
-    Api.memory: Api.memory_banks,
-}
+ROUTED_APIS: Dict[Api, Api] = {info.router_api: info.routing_table_api for info in builtin_automatically_routed_apis()}
 
 _ROUTER_MODULE = "llama_stack.distribution.routers"
 
