@@ -135,3 +135,139 @@ async fn keyvalue_and_refusals() {
     assert!(err.to_string().contains("max_chunks"), "{err}");
     assert!(p.query_documents(&kv, " ".into(), None, &ctx).await.is_err());
 }
+
+/// An inference provider whose only skill is a bag-of-words embedding (64 hashed buckets), to
+/// drive vector banks through the model routing table without a real model.
+struct BagOfWords;
+
+#[async_trait::async_trait]
+impl crate::providers::inference::InferenceProvider for BagOfWords {
+    async fn list_models(&self) -> crate::error::Result<Vec<crate::types::models::ModelDef>> {
+        Ok(vec![crate::types::models::ModelDef {
+            identifier: "bow".into(),
+            llama_model: "bow".into(),
+            metadata: serde_json::Map::new(),
+        }])
+    }
+    async fn register_model(&self, _: &crate::types::models::ModelDefWithProvider) -> crate::error::Result<()> {
+        Ok(())
+    }
+    async fn chat_completion(
+        &self,
+        _: &crate::types::models::ModelDefWithProvider,
+        _: crate::types::inference::ChatCompletionRequest,
+        _: &RequestContext,
+    ) -> crate::error::Result<crate::types::inference::ChatCompletionResponse> {
+        Err(Error::not_implemented("embeddings only"))
+    }
+    async fn chat_completion_stream(
+        &self,
+        _: &crate::types::models::ModelDefWithProvider,
+        _: crate::types::inference::ChatCompletionRequest,
+        _: &RequestContext,
+    ) -> crate::error::Result<crate::providers::inference::ChatStream> {
+        Err(Error::not_implemented("embeddings only"))
+    }
+    async fn completion(
+        &self,
+        _: &crate::types::models::ModelDefWithProvider,
+        _: crate::types::inference::CompletionRequest,
+        _: &RequestContext,
+    ) -> crate::error::Result<crate::types::inference::CompletionResponse> {
+        Err(Error::not_implemented("embeddings only"))
+    }
+    async fn completion_stream(
+        &self,
+        _: &crate::types::models::ModelDefWithProvider,
+        _: crate::types::inference::CompletionRequest,
+        _: &RequestContext,
+    ) -> crate::error::Result<crate::providers::inference::CompletionStream> {
+        Err(Error::not_implemented("embeddings only"))
+    }
+    async fn embeddings(
+        &self,
+        _: &crate::types::models::ModelDefWithProvider,
+        contents: Vec<crate::types::common::InterleavedTextMedia>,
+        _: &RequestContext,
+    ) -> crate::error::Result<crate::types::inference::EmbeddingsResponse> {
+        let embeddings = contents
+            .iter()
+            .map(|c| {
+                let mut v = vec![0.0f64; 64];
+                for w in super::index::words(&c.as_text(" ")) {
+                    let h = w.bytes().fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+                    v[h % 64] += 1.0;
+                }
+                v
+            })
+            .collect();
+        Ok(crate::types::inference::EmbeddingsResponse { embeddings })
+    }
+}
+
+#[tokio::test]
+async fn vector_bank_through_a_served_embedding_model() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryKvStore::default());
+    if std::env::var_os("LLAMA_STACK_PYTHON").is_none() && super::load_tokenizer(None).is_err() {
+        return;
+    }
+    let mut providers: indexmap::IndexMap<String, Arc<dyn crate::providers::inference::InferenceProvider>> =
+        indexmap::IndexMap::new();
+    providers.insert("bag".into(), Arc::new(BagOfWords));
+    let models = Arc::new(crate::routing::ModelTable::new(providers, Arc::clone(&store)));
+    models.initialize(Vec::new()).await.unwrap();
+    let build = |store: Arc<dyn KvStore>, models: Arc<crate::routing::ModelTable>| async move {
+        let mut args = BuildArgs::standalone("mem", serde_json::Map::new());
+        args.deps.store = store;
+        args.deps.models = Some(models);
+        MetaReferenceMemory::build(args).await.unwrap()
+    };
+    let p = build(Arc::clone(&store), Arc::clone(&models)).await;
+    let ctx = RequestContext::default();
+    let vb = bank(
+        json!({"identifier": "v", "embedding_model": "bow", "chunk_size_in_tokens": 8, "overlap_size_in_tokens": 2}),
+    );
+    p.register_memory_bank(&vb).await.unwrap();
+    let long = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma";
+    p.insert_documents(
+        &vb,
+        vec![
+            doc("greek", json!(long)),
+            doc("fruit", json!("apple banana cherry")),
+            doc("tools", json!("hammer saw drill")),
+        ],
+        None,
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let r = p.query_documents(&vb, "banana apple".into(), None, &ctx).await.unwrap();
+    assert_eq!(r.chunks.len(), 3);
+    assert_eq!(r.chunks[0].document_id, "fruit");
+    assert!(r.scores[0] > r.scores[1] && r.scores.iter().all(|s| s.is_finite()));
+    // The long document is cut into overlapping 8-token windows.
+    let r = p
+        .query_documents(
+            &vb,
+            "sigma".into(),
+            Some(json!({"max_chunks": 10, "score_threshold": 0.1}).as_object().unwrap().clone()),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(r.chunks.iter().all(|c| c.document_id == "greek" && c.token_count <= 8), "{r:?}");
+    assert!(!r.chunks.is_empty() && r.chunks.iter().any(|c| c.content.as_text("").contains("sigma")));
+
+    p.delete_documents(&vb, vec!["fruit".into()], &ctx).await.unwrap();
+    let again = build(Arc::clone(&store), models).await;
+    let r = again
+        .query_documents(&vb, "banana apple".into(), Some(json!({"max_chunks": 10}).as_object().unwrap().clone()), &ctx)
+        .await
+        .unwrap();
+    assert!(r.chunks.iter().all(|c| c.document_id != "fruit"));
+    assert!(r.chunks.iter().any(|c| c.document_id == "tools"));
+
+    let unknown = bank(json!({"identifier": "u", "embedding_model": "no-such-model", "chunk_size_in_tokens": 8}));
+    let err = again.register_memory_bank(&unknown).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidValue(_)) && err.to_string().contains("no-such-model"), "{err}");
+}
