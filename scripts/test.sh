@@ -39,6 +39,8 @@ cargo clippy --all-targets --features embedded --locked -q -- -D warnings
 cargo clippy --lib --features python,embedded --locked -q -- -D warnings
 
 step "rust tests"
+# The memory tests chunk with the Llama 3 tokenizer that llama_models ships.
+LLAMA_STACK_PYTHON="$(cd "$VENV" && pwd)/bin/python" \
 cargo test --locked --all-targets --features embedded
 
 step "python extension"

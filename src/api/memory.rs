@@ -1,8 +1,11 @@
-//! `/memory/insert` and `/memory/query`: routed by bank id.
+//! `/memory/insert` and `/memory/query`: routed by bank id. Beyond the 0.0.41 API,
+//! `/memory/update` (replace documents a bank holds) and `/memory/documents/delete`, on the
+//! paths the client of the era names for them.
 
 use std::sync::Arc;
 
 use futures::FutureExt;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Args, Group, Method, Reply, ensure_served, op};
@@ -10,15 +13,36 @@ use crate::config::Api;
 use crate::error::Result;
 use crate::providers::RequestContext;
 use crate::stack::Stack;
-use crate::types::memory::{InsertDocumentsRequest, QueryDocumentsRequest};
+use crate::types::memory::{InsertDocumentsRequest, MemoryBankDocument, QueryDocumentsRequest};
 
 const G: Group = Group::Api(Api::Memory);
+const EXTRA: Group = Group::Extension("memory");
 
 pub fn operations() -> Vec<Method> {
     vec![
         op!(POST "/memory/insert", G, |s, a, c| insert(s, a, c).boxed()),
         op!(POST "/memory/query", G, |s, a, c| query(s, a, c).boxed()),
     ]
+}
+
+/// The routes beyond the 0.0.41 API.
+pub fn extensions() -> Vec<Method> {
+    vec![
+        op!(POST "/memory/update", EXTRA, |s, a, c| update(s, a, c).boxed()),
+        op!(POST "/memory/documents/delete", EXTRA, |s, a, c| delete(s, a, c).boxed()),
+    ]
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateDocumentsRequest {
+    bank_id: String,
+    documents: Vec<MemoryBankDocument>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteDocumentsRequest {
+    bank_id: String,
+    document_ids: Vec<String>,
 }
 
 async fn insert(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Reply> {
@@ -34,4 +58,20 @@ async fn query(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Rep
     let request: QueryDocumentsRequest = args.body()?;
     let (bank, provider) = stack.memory_banks.resolve(&request.bank_id).await?;
     Reply::json(&provider.query_documents(&bank, request.query, request.params, &ctx).await?)
+}
+
+async fn update(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Reply> {
+    ensure_served(&stack, Api::Memory)?;
+    let request: UpdateDocumentsRequest = args.body()?;
+    let (bank, provider) = stack.memory_banks.resolve(&request.bank_id).await?;
+    provider.update_documents(&bank, request.documents, &ctx).await?;
+    Reply::json(&Value::Null)
+}
+
+async fn delete(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Reply> {
+    ensure_served(&stack, Api::Memory)?;
+    let request: DeleteDocumentsRequest = args.body()?;
+    let (bank, provider) = stack.memory_banks.resolve(&request.bank_id).await?;
+    provider.delete_documents(&bank, request.document_ids, &ctx).await?;
+    Reply::json(&Value::Null)
 }

@@ -106,6 +106,7 @@ pub fn operations() -> Vec<Method> {
     ops.extend(telemetry::operations());
     ops.extend(declared::operations());
     ops.extend(openai::operations());
+    ops.extend(memory::extensions());
     ops
 }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::RequestContext;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::types::common::{InterleavedTextMedia, JsonObject};
 use crate::types::memory::{MemoryBankDocument, QueryDocumentsResponse};
 use crate::types::memory_banks::MemoryBankDef;
@@ -27,5 +27,32 @@ pub trait MemoryProvider: Send + Sync {
         params: Option<JsonObject>,
         ctx: &RequestContext,
     ) -> Result<QueryDocumentsResponse>;
+    /// Replaces documents that are already in the bank; an id the bank does not hold is an error
+    /// and nothing changes.
+    async fn update_documents(
+        &self,
+        bank: &MemoryBankDef,
+        documents: Vec<MemoryBankDocument>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let _ = (documents, ctx);
+        Err(Error::not_implemented(format!(
+            "the provider of memory bank `{}` cannot update documents",
+            bank.identifier()
+        )))
+    }
+    /// Removes documents by id; ids the bank does not hold are ignored.
+    async fn delete_documents(
+        &self,
+        bank: &MemoryBankDef,
+        document_ids: Vec<String>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let _ = (document_ids, ctx);
+        Err(Error::not_implemented(format!(
+            "the provider of memory bank `{}` cannot delete documents",
+            bank.identifier()
+        )))
+    }
     async fn shutdown(&self) {}
 }

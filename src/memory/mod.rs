@@ -1,0 +1,41 @@
+//! Memory banks and the documents in them: reading documents (text, HTML, PDF, `data:` and
+//! `http(s)` URLs), cutting them into token chunks, embedding, storing and searching them.
+//!
+//! `meta-reference` ([`MetaReferenceMemory`]) is the inline provider: everything it holds lives
+//! in a kv store, with an index per bank in memory. Vector banks rank by cosine similarity of
+//! their `embedding_model`'s vectors, keyword banks by BM25, keyvalue banks answer the document
+//! whose id is the query. Graph banks are refused with a 501 that says so.
+
+mod ann;
+mod chunk;
+mod config;
+mod embedder;
+mod fetch;
+mod index;
+mod ingest;
+mod provider;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+pub use chunk::{TextChunk, chunk_text, load_tokenizer};
+pub use config::MetaReferenceMemoryConfig;
+pub use fetch::{FetchLimits, Fetched, is_public, read_url};
+pub use index::{BankIndex, Hit, StoredChunk, StoredDocument};
+pub use provider::{DEFAULT_MAX_CHUNKS, MetaReferenceMemory, QueryParams};
+
+use crate::error::Result;
+use crate::providers::ProviderImpl;
+use crate::providers::registry::BuildArgs;
+
+/// The `meta-reference` memory provider's build function for the provider registry.
+pub fn build_meta_reference(args: BuildArgs) -> BoxFuture<'static, Result<ProviderImpl>> {
+    async move {
+        let p = MetaReferenceMemory::build(args).await?;
+        Ok(ProviderImpl::Memory(p))
+    }
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests;
