@@ -67,7 +67,7 @@ impl Stack {
         for api in BUILD_ORDER {
             let mut built = 0usize;
             for (provider_id, spec, cfg) in checked.shift_remove(&api).unwrap_or_default() {
-                let Some(build) = spec.build else {
+                let Some(build_fn) = spec.build else {
                     let why = format!(
                         "provider `{provider_id}` (type `{}`) of the {api} API is not available in this build: {}",
                         spec.provider_type, spec.note
@@ -78,7 +78,7 @@ impl Stack {
                 };
                 let args = BuildArgs { provider_id: provider_id.clone(), config: cfg, deps: deps.clone() };
                 built += 1;
-                match build(args).await? {
+                match build_fn(args).await? {
                     ProviderImpl::Inference(p) => {
                         inference.insert(provider_id, p);
                     }
