@@ -11,6 +11,7 @@ pub mod embed;
 pub mod error;
 pub mod kvstore;
 pub mod logging;
+pub mod model_cache;
 pub mod native_work;
 pub mod prompt;
 pub mod providers;
