@@ -12,6 +12,8 @@ pub mod error;
 pub mod kvstore;
 pub mod logging;
 pub mod memory;
+pub mod model_cache;
+pub mod native_work;
 pub mod prompt;
 pub mod providers;
 pub mod routing;

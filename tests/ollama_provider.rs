@@ -199,6 +199,10 @@ async fn embed(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
 }
 
 async fn serve_fake() -> (String, Fake) {
+    serve_fake_on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+}
+
+fn serve_fake_on(listener: tokio::net::TcpListener) -> (String, Fake) {
     let fake = Fake::default();
     let app = Router::new()
         .route("/api/tags", get(tags))
@@ -206,7 +210,6 @@ async fn serve_fake() -> (String, Fake) {
         .route("/api/generate", post(generate))
         .route("/api/embed", post(embed))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}"), fake)
@@ -548,4 +551,36 @@ async fn dropping_the_stream_hangs_up_on_ollama() {
         assert!(Instant::now() < deadline, "the fake kept streaming after the client dropped the stream");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn an_ollama_started_after_the_stack_shows_its_models_in_the_list() {
+    // A port nobody listens on yet.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "version: '2'\nimage_name: late\napis: [inference]\nproviders:\n  inference:\n  - provider_id: ollama0\n    \
+         provider_type: remote::ollama\n    config: {{url: 'http://{addr}'}}\nmetadata_store:\n  type: sqlite\n  \
+         db_path: {}/registry.db\n",
+        dir.path().display()
+    );
+    let config = llama_stack_rs::config::StackRunConfig::from_yaml(&yaml, "test").unwrap();
+    let stack = llama_stack_rs::stack::Stack::build(config).await.unwrap();
+    assert!(stack.models.list().await.unwrap().is_empty());
+
+    // Ollama comes up; listing alone (no request missing first) shows its models once the
+    // re-listing interval has passed.
+    let (_url, _fake) = serve_fake_on(tokio::net::TcpListener::bind(addr).await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ids = loop {
+        let ids: Vec<String> = stack.models.list().await.unwrap().into_iter().map(|m| m.identifier).collect();
+        if !ids.is_empty() || Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(ids.iter().any(|id| id == "Llama3.1-8B-Instruct"), "{ids:?}");
+    assert!(stack.models.resolve("Llama3.1-8B-Instruct").await.is_ok());
 }

@@ -13,7 +13,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
-pub use fetch::{ensure_model, ensure_model_in};
+pub use fetch::{ensure_model, ensure_model_in, is_known};
 use pooling::Pooling;
 use settings::ModelSettings;
 

@@ -2,6 +2,7 @@
 //! this module, one file per Python module it serves; the core above never sees Python. See
 //! docs/bindings.md for the choices made.
 
+mod bridge;
 mod embed;
 mod errors;
 mod models;
@@ -32,5 +33,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(server::serve, m)?)?;
     m.add_class::<stack::PyStack>()?;
     m.add_class::<stack::EventStream>()?;
+    // Runs before the interpreter finalizes (atexit hooks run first), whether or not the
+    // program closed its stacks; see docs/bindings.md.
+    let hook = wrap_pyfunction!(bridge::release_at_exit, m)?;
+    m.py().import("atexit")?.call_method1("register", (hook,))?;
     Ok(())
 }

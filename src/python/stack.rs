@@ -6,18 +6,24 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use futures::stream::BoxStream;
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::Mutex;
 
+use super::bridge::{self, Deliver, StreamSlot};
 use super::errors::to_py;
 use crate::api::{self, Args, Method, Reply};
 use crate::config::StackRunConfig;
-use crate::error::Result;
 use crate::providers::RequestContext;
 use crate::stack::Stack;
+
+fn json_bytes(bytes: Bytes) -> Deliver {
+    Box::new(move |py| Ok(PyBytes::new(py, &bytes).into_any().unbind()))
+}
+
+fn none() -> Deliver {
+    Box::new(|py| Ok(py.None()))
+}
 
 /// A built stack. Create it with `await Stack.build(config_yaml, source)`.
 #[pyclass(module = "llama_stack._core", name = "Stack", frozen)]
@@ -34,9 +40,11 @@ impl PyStack {
     fn build<'py>(py: Python<'py>, config_yaml: &str, source: &str) -> PyResult<Bound<'py, PyAny>> {
         crate::logging::init();
         let config = StackRunConfig::from_yaml(config_yaml, source).map_err(to_py)?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let stack = Stack::build(config).await.map_err(to_py)?;
-            Ok(PyStack { stack: Arc::new(stack), ops: Arc::new(api::operations()) })
+        bridge::spawn(py, async move {
+            let stack = Arc::new(Stack::build(config).await.map_err(to_py)?);
+            bridge::track_stack(&stack);
+            let built = PyStack { stack, ops: Arc::new(api::operations()) };
+            Ok(Box::new(move |py: Python<'_>| Ok(Py::new(py, built)?.into_any())) as Deliver)
         })
     }
 
@@ -64,13 +72,14 @@ impl PyStack {
         let stack = Arc::clone(&self.stack);
         let args = Args::new(Bytes::from(body.unwrap_or_default()), query.unwrap_or_default());
         let ctx = RequestContext::from_header(provider_data);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let reply = (op.handler)(stack, args, ctx).await.map_err(to_py)?;
-            Python::attach(|py| -> PyResult<Py<PyAny>> {
-                Ok(match reply {
-                    Reply::Json(b) => PyBytes::new(py, &b).into_any().unbind(),
-                    Reply::Stream(s) => Py::new(py, EventStream { inner: Arc::new(Mutex::new(Some(s))) })?.into_any(),
-                })
+        bridge::spawn(py, async move {
+            Ok(match (op.handler)(stack, args, ctx).await.map_err(to_py)? {
+                Reply::Json(b) => json_bytes(b),
+                Reply::Stream(s) => {
+                    let inner = Arc::new(StreamSlot::new(Some(s)));
+                    bridge::track_stream(&inner);
+                    Box::new(move |py: Python<'_>| Ok(Py::new(py, EventStream { inner })?.into_any())) as Deliver
+                }
             })
         })
     }
@@ -78,9 +87,9 @@ impl PyStack {
     /// Lets providers close connections.
     fn shutdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stack = Arc::clone(&self.stack);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge::spawn(py, async move {
             stack.shutdown().await;
-            Ok(())
+            Ok(none())
         })
     }
 }
@@ -89,7 +98,7 @@ impl PyStack {
 /// Rust stream, which cancels the work behind it.
 #[pyclass(module = "llama_stack._core", frozen)]
 pub struct EventStream {
-    inner: Arc<Mutex<Option<BoxStream<'static, Result<Bytes>>>>>,
+    inner: Arc<StreamSlot>,
 }
 
 #[pymethods]
@@ -100,14 +109,14 @@ impl EventStream {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge::spawn(py, async move {
             let mut guard = inner.lock().await;
             let next = match guard.as_mut() {
                 Some(stream) => stream.next().await,
                 None => None,
             };
             match next {
-                Some(Ok(bytes)) => Python::attach(|py| Ok(PyBytes::new(py, &bytes).into_any().unbind())),
+                Some(Ok(bytes)) => Ok(json_bytes(bytes)),
                 Some(Err(e)) => {
                     *guard = None;
                     Err(to_py(e))
@@ -120,12 +129,42 @@ impl EventStream {
         })
     }
 
-    /// Stops the stream now (the work behind it is cancelled).
+    /// Stops the stream now (the work behind it is cancelled). When no read is in progress the
+    /// stream is dropped at once and the awaitable is already done, so closing works without a
+    /// running loop too (an iterator finalized while the interpreter exits).
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(mut slot) = self.inner.try_lock() {
+            slot.take();
+            return Ok(Bound::new(py, Ready)?.into_any());
+        }
+        if !bridge::is_open() {
+            // The exit hook closes it.
+            return Ok(Bound::new(py, Ready)?.into_any());
+        }
         let inner = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge::spawn(py, async move {
             inner.lock().await.take();
-            Ok(())
+            Ok(none())
         })
+    }
+}
+
+/// An awaitable that is already done (its result is `None`).
+#[pyclass(module = "llama_stack._core", frozen)]
+pub struct Ready;
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[expect(clippy::unused_self, reason = "Python's iterator protocol calls it on the instance")]
+    fn __next__(&self) -> Option<()> {
+        None
     }
 }

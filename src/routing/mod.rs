@@ -1,8 +1,10 @@
 //! Routing tables for models, shields and memory banks.
 //!
-//! A table knows three sources of objects: what each provider reports serving (asked at start
-//! and again, at most every few seconds, when a lookup misses), what the run config registers,
-//! and what was registered at run time. Run-time registrations live in the kv store and are read
+//! A table knows three sources of objects: what each provider reports serving, what the run
+//! config registers, and what was registered at run time. Providers are asked at start, again
+//! (at most every few seconds) when a lookup misses, and again by `list` when a provider's last
+//! answer failed, was empty, or is old, so a backend that comes up after the stack shows its
+//! objects without a request having to miss first. Run-time registrations live in the kv store and are read
 //! through on every lookup that misses memory, so several server processes sharing one store
 //! see each other's registrations.
 
@@ -37,17 +39,50 @@ pub trait ObjectSource<T>: Send + Sync {
     async fn register_object(&self, object: &T) -> Result<()>;
 }
 
-/// How often a lookup that misses may ask the providers again.
+/// How often the providers may be asked again (by a lookup that misses, or by `list` for a
+/// provider whose last answer failed or was empty).
 const RELIST_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How old a provider's answer may get before `list` asks it again (objects added to a backend
+/// behind the stack's back, e.g. a model pulled into Ollama, appear within this time).
+const LISTING_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// How long a read of the run-time registrations is reused by `list`. Lookups by id that miss
 /// still read the store at once, so a registration made by another process is routable
 /// immediately and appears in lists within this time.
 const STORE_SNAPSHOT_TTL: Duration = Duration::from_millis(250);
 
+/// What one provider last reported, and how that answer went.
+struct Listing<T> {
+    objects: Vec<T>,
+    at: Option<Instant>,
+    /// False until the provider answers a listing without an error.
+    answered: bool,
+}
+
+impl<T> Listing<T> {
+    /// Whether `list` should ask this provider again: it never answered, answered nothing
+    /// (a backend that was down at start reports no objects), or answered long ago.
+    fn stale(&self) -> bool {
+        !self.answered || self.objects.is_empty() || self.at.is_none_or(|t| t.elapsed() >= LISTING_MAX_AGE)
+    }
+}
+
+/// Which providers a re-listing asks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Relist {
+    /// Every provider, now (start-up).
+    Force,
+    /// Every provider, unless they were asked less than `RELIST_INTERVAL` ago (a lookup missed).
+    Miss,
+    /// Only providers whose listing is stale, at most every `RELIST_INTERVAL` (`list`).
+    Stale,
+}
+
 pub struct RoutingTable<T: Routable, P: Clone> {
     providers: IndexMap<String, P>,
-    reported: RwLock<Vec<T>>,
+    /// Per provider, in the providers' order.
+    reported: RwLock<IndexMap<String, Listing<T>>>,
     configured: RwLock<Vec<T>>,
     last_listed: tokio::sync::Mutex<Option<Instant>>,
     snapshot: RwLock<Option<(Instant, Arc<Vec<T>>)>>,
@@ -75,9 +110,13 @@ where
     P: ObjectSource<T> + Clone + Send + Sync + 'static,
 {
     pub fn new(providers: IndexMap<String, P>, store: Arc<dyn KvStore>) -> Self {
+        let reported = providers
+            .keys()
+            .map(|id| (id.clone(), Listing { objects: Vec::new(), at: None, answered: false }))
+            .collect();
         Self {
             providers,
-            reported: RwLock::new(Vec::new()),
+            reported: RwLock::new(reported),
             configured: RwLock::new(Vec::new()),
             last_listed: tokio::sync::Mutex::new(None),
             snapshot: RwLock::new(None),
@@ -96,7 +135,7 @@ where
     /// Asks every provider what it serves, then registers the run config's objects (a
     /// provider refusing one of those is a start-up error).
     pub async fn initialize(&self, configured: Vec<T>) -> Result<()> {
-        self.relist(true).await;
+        self.relist(Relist::Force).await;
         let mut accepted = Vec::with_capacity(configured.len());
         for (i, mut obj) in configured.into_iter().enumerate() {
             let provider = self
@@ -114,30 +153,57 @@ where
         Ok(())
     }
 
-    /// Re-reads what providers serve, at most once per interval unless `force`.
-    async fn relist(&self, force: bool) {
+    /// Re-reads what providers serve (see [`Relist`] for which and how often). A provider that
+    /// fails keeps what it reported before, so a passing error does not empty the list.
+    async fn relist(&self, mode: Relist) {
         let mut last = self.last_listed.lock().await;
-        if !force && last.is_some_and(|t| t.elapsed() < RELIST_INTERVAL) {
+        let recent = last.is_some_and(|t| t.elapsed() < RELIST_INTERVAL);
+        if mode != Relist::Force && recent {
+            return;
+        }
+        let wanted: Vec<String> = match mode {
+            Relist::Force | Relist::Miss => self.providers.keys().cloned().collect(),
+            Relist::Stale => self
+                .reported
+                .read()
+                .map(|r| r.iter().filter(|(_, l)| l.stale()).map(|(id, _)| id.clone()).collect())
+                .unwrap_or_default(),
+        };
+        if wanted.is_empty() {
             return;
         }
         *last = Some(Instant::now());
-        let mut all = Vec::new();
-        for (id, p) in &self.providers {
-            match p.list_objects(id).await {
-                Ok(objs) => all.extend(objs.into_iter().map(|mut o| {
-                    o.set_provider_id(id);
-                    o
-                })),
-                Err(e) => tracing::warn!("provider `{id}` could not list its {}: {e}", plural::<T>()),
+        for id in wanted {
+            let Some(p) = self.providers.get(&id) else { continue };
+            let answer = p.list_objects(&id).await;
+            let Ok(mut reported) = self.reported.write() else { continue };
+            let Some(listing) = reported.get_mut(&id) else { continue };
+            listing.at = Some(Instant::now());
+            match answer {
+                Ok(objs) => {
+                    listing.objects = objs
+                        .into_iter()
+                        .map(|mut o| {
+                            o.set_provider_id(&id);
+                            o
+                        })
+                        .collect();
+                    listing.answered = true;
+                }
+                Err(e) => {
+                    listing.answered = false;
+                    tracing::warn!("provider `{id}` could not list its {}: {e}", plural::<T>());
+                }
             }
-        }
-        if let Ok(mut r) = self.reported.write() {
-            *r = all;
         }
     }
 
     fn in_memory(&self) -> Vec<T> {
-        let mut out = self.reported.read().map(|r| r.clone()).unwrap_or_default();
+        let mut out: Vec<T> = self
+            .reported
+            .read()
+            .map(|r| r.values().flat_map(|l| l.objects.iter().cloned()).collect())
+            .unwrap_or_default();
         if let Ok(c) = self.configured.read() {
             out.extend(c.iter().cloned());
         }
@@ -145,8 +211,12 @@ where
     }
 
     fn find_in_memory(&self, identifier: &str) -> Option<T> {
-        let hit = |list: &Vec<T>| list.iter().find(|o| o.identifier() == identifier).cloned();
-        self.reported.read().ok().and_then(|r| hit(&r)).or_else(|| self.configured.read().ok().and_then(|c| hit(&c)))
+        let hit = |list: &[T]| list.iter().find(|o| o.identifier() == identifier).cloned();
+        self.reported
+            .read()
+            .ok()
+            .and_then(|r| r.values().find_map(|l| hit(&l.objects)))
+            .or_else(|| self.configured.read().ok().and_then(|c| hit(&c)))
     }
 
     async fn persisted(&self, id_prefix: &str) -> Result<Vec<T>> {
@@ -164,8 +234,15 @@ where
     }
 
     /// Everything served: provider-reported, configured, then registered at run time, with one
-    /// entry per (identifier, provider) pair.
+    /// entry per (identifier, provider) pair. Providers whose last answer failed, was empty or
+    /// is old are asked again first (at most every `RELIST_INTERVAL`).
     pub async fn list(&self) -> Result<Vec<T>> {
+        self.relist(Relist::Stale).await;
+        self.list_known().await
+    }
+
+    /// `list` without asking any provider.
+    async fn list_known(&self) -> Result<Vec<T>> {
         let mut out = self.in_memory();
         for obj in self.registered().await?.iter() {
             if !out.iter().any(|o| o.identifier() == obj.identifier() && o.provider_id() == obj.provider_id()) {
@@ -209,11 +286,11 @@ where
     pub async fn resolve(&self, identifier: &str) -> Result<(T, P)> {
         let mut found = self.get(identifier).await?;
         if found.is_none() {
-            self.relist(false).await;
+            self.relist(Relist::Miss).await;
             found = self.get(identifier).await?;
         }
         let Some(obj) = found else {
-            let mut ids: Vec<String> = self.list().await?.iter().map(|o| o.identifier().to_owned()).collect();
+            let mut ids: Vec<String> = self.list_known().await?.iter().map(|o| o.identifier().to_owned()).collect();
             ids.dedup();
             let served = if ids.is_empty() { "none".to_owned() } else { ids.join(", ") };
             return Err(Error::invalid(format!(

@@ -5,15 +5,28 @@ use crate::kvstore::MemoryKvStore;
 use crate::types::common::JsonObject;
 use crate::types::models::ModelDefWithProvider;
 
-/// A provider that serves a fixed list and refuses ids starting with `bad`.
+/// A provider that serves a fixed list and refuses ids starting with `bad`; it can be made to
+/// fail its listings, and counts them.
 #[derive(Clone, Default)]
 struct Fake {
     serves: Arc<Mutex<Vec<String>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    listings: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Fake {
+    fn listings(&self) -> usize {
+        self.listings.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[async_trait]
 impl ObjectSource<ModelDefWithProvider> for Fake {
     async fn list_objects(&self, provider_id: &str) -> Result<Vec<ModelDefWithProvider>> {
+        self.listings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Unavailable { provider: provider_id.into(), message: "connection refused".into() });
+        }
         let serves = self.serves.lock().map(|s| s.clone()).unwrap_or_default();
         Ok(serves.into_iter().map(|id| model(&id, provider_id)).collect())
     }
@@ -90,4 +103,37 @@ async fn configured_refusal_is_a_startup_error() {
     let (t, _) = table(&["p"], store);
     let e = t.initialize(vec![model("bad", "p")]).await.unwrap_err().to_string();
     assert!(e.contains("models[0]") && e.contains("cannot serve"), "{e}");
+}
+
+#[tokio::test]
+async fn list_asks_again_a_provider_that_had_nothing_or_failed() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryKvStore::default());
+    let (t, fake) = table(&["p"], store);
+    fake.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    t.initialize(vec![]).await.unwrap();
+    assert!(t.list().await.unwrap().is_empty());
+    let asked = fake.listings();
+    // Within the interval the failed provider is not asked again.
+    assert!(t.list().await.unwrap().is_empty());
+    assert_eq!(fake.listings(), asked);
+
+    // The backend comes up; once the interval has passed, `list` alone shows its models.
+    fake.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    fake.serves.lock().unwrap().push("late".into());
+    *t.last_listed.lock().await = None;
+    let ids: Vec<_> = t.list().await.unwrap().into_iter().map(|m| m.identifier).collect();
+    assert_eq!(ids, ["late"]);
+
+    // A provider that answered recently is not asked again by `list`.
+    *t.last_listed.lock().await = None;
+    let asked = fake.listings();
+    assert_eq!(t.list().await.unwrap().len(), 1);
+    assert_eq!(fake.listings(), asked);
+
+    // A failing re-listing keeps what the provider reported before.
+    fake.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    *t.last_listed.lock().await = None;
+    t.relist(Relist::Force).await;
+    assert_eq!(t.list().await.unwrap().len(), 1);
+    assert!(t.resolve("late").await.is_ok());
 }

@@ -147,6 +147,8 @@ impl Engine {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let engine = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            // Declared first so it is released last, after the context is freed.
+            let _work = crate::native_work::Work::enter();
             let _permit = permit;
             if let Err(e) = engine.generate(&prompt, &plan, special, &tx) {
                 let _ = tx.blocking_send(Err(e));
@@ -189,7 +191,7 @@ impl Engine {
 
         let mut batch = LlamaBatch::new(BATCH, 1);
         for (c, chunk) in prompt.chunks(BATCH).enumerate() {
-            if tx.is_closed() {
+            if tx.is_closed() || crate::native_work::stopping() {
                 return Ok(());
             }
             batch.clear();
@@ -228,7 +230,7 @@ impl Engine {
                     return Ok(());
                 }
             }
-            if tx.is_closed() {
+            if tx.is_closed() || crate::native_work::stopping() {
                 return Ok(());
             }
             batch.clear();

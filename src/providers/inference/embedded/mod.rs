@@ -88,7 +88,11 @@ pub struct EmbeddedInference {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::internal(format!("model loading stopped: {e}")))?
+    let work = move || {
+        let _work = crate::native_work::Work::enter();
+        f()
+    };
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(format!("model loading stopped: {e}")))?
 }
 
 impl EmbeddedInference {
@@ -335,9 +339,12 @@ impl InferenceProvider for EmbeddedInference {
             }
             texts.push(c.as_text(" "));
         }
-        let vectors = tokio::task::spawn_blocking(move || embedder.embed(&texts))
-            .await
-            .map_err(|e| Error::internal(format!("embedding stopped: {e}")))??;
+        let vectors = tokio::task::spawn_blocking(move || {
+            let _work = crate::native_work::Work::enter();
+            embedder.embed(&texts)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("embedding stopped: {e}")))??;
         Ok(EmbeddingsResponse {
             embeddings: vectors.into_iter().map(|v| v.into_iter().map(f64::from).collect()).collect(),
         })
