@@ -37,18 +37,19 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
-import maturin
-from maturin import (  # noqa: F401  (the hooks that compile nothing are maturin's own)
-    build_sdist,
-    get_requires_for_build_sdist,
-    get_requires_for_build_wheel,
-    prepare_metadata_for_build_wheel,
-)
+if __name__ != "__main__":  # as a build backend (`--print-env` needs no maturin)
+    import maturin
+    from maturin import (  # noqa: F401  (the hooks that compile nothing are maturin's own)
+        build_sdist,
+        get_requires_for_build_sdist,
+        get_requires_for_build_wheel,
+        prepare_metadata_for_build_wheel,
+    )
 
-try:  # optional in maturin's interface
-    from maturin import get_requires_for_build_editable, prepare_metadata_for_build_editable  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+    try:  # optional in maturin's interface
+        from maturin import get_requires_for_build_editable, prepare_metadata_for_build_editable  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def _cmake_bin() -> Optional[Path]:
