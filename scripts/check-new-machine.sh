@@ -41,7 +41,8 @@ if [ "${LSRS_IN_NEW_MACHINE:-}" != 1 ]; then
     done
     unshare_cmd=(unshare --mount)
     [ "$(id -u)" -eq 0 ] || unshare_cmd=(unshare --mount --map-root-user)
-    exec "${unshare_cmd[@]}" bash -c "$mask exec env LSRS_IN_NEW_MACHINE=1 LSRS_CHECK_WORK='$work' bash '$repo/scripts/check-new-machine.sh'"
+    "${unshare_cmd[@]}" bash -c "$mask exec env LSRS_IN_NEW_MACHINE=1 LSRS_CHECK_WORK='$work' bash '$repo/scripts/check-new-machine.sh'"
+    exit 0
 fi
 
 # Inside the namespace from here on.
