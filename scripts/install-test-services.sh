@@ -10,6 +10,7 @@ if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bi
     missing+=(postgresql)
 fi
 # cmake builds llama.cpp for the embedded inference provider; bindgen needs libclang for its bindings.
+# Only cargo's own builds here use these two: `pip install .` brings both from PyPI (pyproject.toml).
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || missing+=(libclang-dev)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: lints, the Rust core's unit and integration tests, then the Python package
-# (built into a virtual environment) with pytest and a stub check.
+# (built into a virtual environment) with pytest and a stub check, and last `pip install .` as on a
+# new machine, with cmake and libclang hidden (scripts/check-new-machine.sh).
 #
 #   scripts/test.sh            # everything
 #   LSRS_VENV=/path scripts/test.sh   # use (or create) that virtual environment
@@ -60,5 +61,8 @@ fi
 step "stubs"
 "$VENV/bin/python" -m mypy.stubtest llama_stack._core
 "$VENV/bin/python" scripts/gen_openapi.py --check
+
+step "pip install . on a new machine (no cmake, no libclang; minutes)"
+bash scripts/check-new-machine.sh
 
 step "all tests passed"
