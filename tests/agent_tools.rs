@@ -311,6 +311,8 @@ async fn code_runs_and_reports_output_and_errors_in_the_reference_format() {
         run_code(&settings, dir.path(), "import random\nprint(sum(range(10)))\nprint(random.random())").await;
     // random is seeded with 0, like the reference interpreter.
     assert_eq!(text, "completed\n[stdout]\n45\n0.8444218515250481\n[/stdout]");
+    let (text, _) = run_code(&settings, dir.path(), "import numpy as np\nprint(np.random.rand())").await;
+    assert_eq!(text, "completed\n[stdout]\n0.5488135039273248\n[/stdout]");
 
     let (text, _) = run_code(&settings, dir.path(), "x = 1\nprint('before')\ny = x / 0\n").await;
     assert_eq!(

@@ -1,6 +1,6 @@
-# Runs before a code_interpreter cell inside the sandbox. It seeds the random generators, makes
-# matplotlib's show() save each open figure as a PNG in the working directory (announced on
-# stdout), and runs the cell so that tracebacks show only the cell's own lines.
+# Runs before a code_interpreter cell inside the sandbox. It seeds random (and numpy, once
+# imported), makes matplotlib's show() save each open figure as a PNG in the working directory
+# (announced on stdout), and runs the cell so that tracebacks show only the cell's own lines.
 # The host replaces @@WORK_DIR@@, @@PLOT_PREFIX@@ and @@CODE@@ with JSON string literals.
 
 
@@ -14,12 +14,26 @@ def _llama_stack_run_cell():
 
     os.umask(0o002)
     random.seed(0)
-    try:
-        import numpy
-    except Exception:
-        pass
-    else:
-        numpy.random.seed(0)
+
+    class SeedNumpy(importlib.abc.MetaPathFinder):
+        # numpy is seeded when the cell first imports it, so cells without it start faster.
+        def find_spec(self, name, path=None, target=None):
+            if name != "numpy":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                return spec
+            run = spec.loader.exec_module
+
+            def run_and_seed(module):
+                run(module)
+                module.random.seed(0)
+
+            spec.loader.exec_module = run_and_seed
+            return spec
+
+    sys.meta_path.insert(0, SeedNumpy())
 
     work_dir = @@WORK_DIR@@
     plot_prefix = @@PLOT_PREFIX@@
