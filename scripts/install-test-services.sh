@@ -13,6 +13,10 @@ fi
 # Only cargo's own builds here use these two: `pip install .` brings both from PyPI (pyproject.toml).
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || missing+=(libclang-dev)
+# bubblewrap sandboxes the agents' code interpreter (prlimit and setpriv come with util-linux);
+# the system python's matplotlib lets the tests check that a plot comes back as an image.
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || missing+=(python3-matplotlib)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
