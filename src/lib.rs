@@ -14,6 +14,7 @@ pub mod logging;
 pub mod prompt;
 pub mod providers;
 pub mod routing;
+pub mod safety;
 pub mod server;
 pub mod stack;
 pub mod types;
