@@ -91,3 +91,14 @@ async fn configured_refusal_is_a_startup_error() {
     let e = t.initialize(vec![model("bad", "p")]).await.unwrap_err().to_string();
     assert!(e.contains("models[0]") && e.contains("cannot serve"), "{e}");
 }
+
+#[tokio::test]
+async fn registering_without_any_provider_says_so() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryKvStore::default());
+    let (t, _) = table(&[], store);
+    t.initialize(vec![]).await.unwrap();
+    for provider in ["", "p1"] {
+        let e = t.register(model("x", provider)).await.unwrap_err().to_string();
+        assert!(e.contains("no provider of models runs in this stack"), "{e}");
+    }
+}
