@@ -403,10 +403,10 @@ fn safety_specs() -> Vec<ProviderSpec> {
             deps: &[],
             config_fields: fields! {
                 "url": String = "\"https://api.together.xyz/v1\""; "Together API base URL",
-                "api_key": String; "Together API key",
+                "api_key": String; "Together API key (or `together_api_key` in the provider-data header)",
             },
-            note: not_yet,
-            build: None,
+            note: "",
+            build: Some(crate::safety::together::build),
         },
         ProviderSpec {
             api,

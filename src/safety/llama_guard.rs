@@ -187,28 +187,33 @@ impl LlamaGuard {
     /// Reads the guard model's answer: `safe`, or `unsafe` and a line of comma-separated codes.
     /// Codes that are all excluded are no violation. Anything else is `Err` with the reason.
     pub fn parse(&self, answer: &str) -> std::result::Result<Verdict, String> {
-        static UNSAFE: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^unsafe\n([^\n]+)$").ok());
-        let answer = answer.trim();
-        if answer == "safe" {
-            return Ok(Verdict::Safe);
-        }
-        let codes =
-            UNSAFE.as_ref().and_then(|re| re.captures(answer)).and_then(|c| c.get(1)).map(|m| m.as_str().trim());
-        let Some(codes) = codes.filter(|c| !c.is_empty()) else {
-            return Err(format!(
-                "expected `safe`, or `unsafe` and a line of category codes, but the guard model answered {answer:?}"
-            ));
-        };
-        if codes.split(',').map(str::trim).all(|c| self.excluded.iter().any(|e| e == c)) {
-            return Ok(Verdict::Safe);
-        }
-        Ok(Verdict::Violation {
-            level: ViolationLevel::Error,
-            user_message: Some(CANNED_RESPONSE.to_owned()),
-            violation_type: codes.to_owned(),
-            details: JsonObject::new(),
-        })
+        parse_answer(answer, &self.excluded)
     }
+}
+
+/// Reads a Llama Guard answer: `safe`, or `unsafe` and a line of comma-separated codes; codes
+/// that are all in `excluded` are no violation. Anything else is `Err` with the reason.
+pub fn parse_answer(answer: &str, excluded: &[String]) -> std::result::Result<Verdict, String> {
+    static UNSAFE: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^unsafe\n([^\n]+)$").ok());
+    let answer = answer.trim();
+    if answer == "safe" {
+        return Ok(Verdict::Safe);
+    }
+    let codes = UNSAFE.as_ref().and_then(|re| re.captures(answer)).and_then(|c| c.get(1)).map(|m| m.as_str().trim());
+    let Some(codes) = codes.filter(|c| !c.is_empty()) else {
+        return Err(format!(
+            "expected `safe`, or `unsafe` and a line of category codes, but the guard model answered {answer:?}"
+        ));
+    };
+    if codes.split(',').map(str::trim).all(|c| excluded.iter().any(|e| e == c)) {
+        return Ok(Verdict::Safe);
+    }
+    Ok(Verdict::Violation {
+        level: ViolationLevel::Error,
+        user_message: Some(CANNED_RESPONSE.to_owned()),
+        violation_type: codes.to_owned(),
+        details: JsonObject::new(),
+    })
 }
 
 /// Python's `str.capitalize`: first letter upper, the rest lower.
