@@ -376,7 +376,6 @@ fn inference_specs() -> Vec<ProviderSpec> {
 
 fn safety_specs() -> Vec<ProviderSpec> {
     let api = Api::Safety;
-    let not_yet = "not available in this build yet";
     vec![
         ProviderSpec {
             api,
@@ -412,9 +411,9 @@ fn safety_specs() -> Vec<ProviderSpec> {
             api,
             provider_type: "remote::bedrock",
             deps: &[],
-            config_fields: fields! { "aws_profile": String = "\"default\""; "AWS profile" },
-            note: not_yet,
-            build: None,
+            config_fields: fields! { "aws_profile": String = "\"default\""; "AWS profile with the credentials and region (keys and region may also come from the AWS_* environment variables)" },
+            note: "",
+            build: Some(crate::safety::bedrock::build),
         },
         ProviderSpec {
             api,

@@ -3,11 +3,13 @@
 //! - `codeshield`: `meta-reference/codeshield`, insecure-code patterns found in messages.
 //! - `llama_guard`: the Llama Guard prompt and verdict, run on a guard model through the
 //!   inference routing table; `meta_reference` serves it as the `llama_guard` shield.
+//! - `bedrock`: `remote::bedrock`, Bedrock guardrails as `generic_content_shield` shields.
 //! - `together`: `remote::together`, the `llama_guard` shield on Together's hosted guard models.
 //!
 //! What the providers share lives here: the verdict a shield reaches, how it becomes the
 //! `SafetyViolation` of the API, and how a provider refuses a shield type it does not serve.
 
+pub mod bedrock;
 pub mod codeshield;
 pub mod llama_guard;
 pub mod meta_reference;
