@@ -17,6 +17,7 @@ pub mod native_work;
 pub mod prompt;
 pub mod providers;
 pub mod routing;
+pub mod safety;
 pub mod server;
 pub mod stack;
 pub mod types;

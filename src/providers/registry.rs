@@ -376,26 +376,25 @@ fn inference_specs() -> Vec<ProviderSpec> {
 
 fn safety_specs() -> Vec<ProviderSpec> {
     let api = Api::Safety;
-    let not_yet = "not available in this build yet";
     vec![
         ProviderSpec {
             api,
             provider_type: "meta-reference",
             deps: &[Api::Inference],
             config_fields: fields! {
-                "llama_guard_shield": Object; "Llama Guard settings: {model, excluded_categories}",
+                "llama_guard_shield": Object; "Llama Guard settings: {model, excluded_categories, disable_input_check, disable_output_check}; serves the llama_guard shield",
                 "enable_prompt_guard": Boolean = "false"; "serve the prompt_guard shield",
             },
-            note: not_yet,
-            build: None,
+            note: "",
+            build: Some(crate::safety::meta_reference::build),
         },
         ProviderSpec {
             api,
             provider_type: "meta-reference/codeshield",
             deps: &[],
             config_fields: &[],
-            note: not_yet,
-            build: None,
+            note: "",
+            build: Some(crate::safety::codeshield::build),
         },
         ProviderSpec {
             api,
@@ -403,18 +402,18 @@ fn safety_specs() -> Vec<ProviderSpec> {
             deps: &[],
             config_fields: fields! {
                 "url": String = "\"https://api.together.xyz/v1\""; "Together API base URL",
-                "api_key": String; "Together API key",
+                "api_key": String; "Together API key (or `together_api_key` in the provider-data header)",
             },
-            note: not_yet,
-            build: None,
+            note: "",
+            build: Some(crate::safety::together::build),
         },
         ProviderSpec {
             api,
             provider_type: "remote::bedrock",
             deps: &[],
-            config_fields: fields! { "aws_profile": String = "\"default\""; "AWS profile" },
-            note: not_yet,
-            build: None,
+            config_fields: fields! { "aws_profile": String = "\"default\""; "AWS profile with the credentials and region (keys and region may also come from the AWS_* environment variables)" },
+            note: "",
+            build: Some(crate::safety::bedrock::build),
         },
         ProviderSpec {
             api,

@@ -312,6 +312,14 @@ where
     /// Fills in an empty provider id when there is exactly one provider; checks a given one.
     fn pick_provider(&self, obj: &mut T) -> Result<P> {
         let ids = self.provider_ids().join(", ");
+        if self.providers.is_empty() {
+            return Err(Error::invalid(format!(
+                "cannot register {} `{}`: no provider of {} runs in this stack; configure one in the run config",
+                T::KIND.replace('_', " "),
+                obj.identifier(),
+                plural::<T>()
+            )));
+        }
         if obj.provider_id().is_empty() {
             if self.providers.len() == 1 {
                 if let Some(id) = self.providers.keys().next().cloned() {

@@ -137,3 +137,14 @@ async fn list_asks_again_a_provider_that_had_nothing_or_failed() {
     assert_eq!(t.list().await.unwrap().len(), 1);
     assert!(t.resolve("late").await.is_ok());
 }
+
+#[tokio::test]
+async fn registering_without_any_provider_says_so() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryKvStore::default());
+    let (t, _) = table(&[], store);
+    t.initialize(vec![]).await.unwrap();
+    for provider in ["", "p1"] {
+        let e = t.register(model("x", provider)).await.unwrap_err().to_string();
+        assert!(e.contains("no provider of models runs in this stack"), "{e}");
+    }
+}

@@ -160,7 +160,7 @@ impl Origin {
 
 /// How often a call is tried.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Retry {
+pub(crate) struct Retry {
     pub max_attempts: u32,
 }
 
@@ -174,7 +174,7 @@ impl Retry {
     }
 }
 
-pub(super) struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     /// Credentials, region and endpoint; when they could not be found, why.
     target: std::result::Result<Resolved, String>,
@@ -183,7 +183,7 @@ pub(super) struct Client {
 }
 
 impl Client {
-    pub(super) fn new(
+    pub(crate) fn new(
         provider: &str,
         target: std::result::Result<Resolved, String>,
         connect_timeout: Duration,
@@ -212,7 +212,7 @@ impl Client {
     }
 
     /// Why requests cannot be made, if they cannot.
-    pub(super) fn setup_problem(&self) -> Option<&str> {
+    pub(crate) fn setup_problem(&self) -> Option<&str> {
         self.target.as_ref().err().map(String::as_str)
     }
 
@@ -226,10 +226,16 @@ impl Client {
     /// `POST /model/{model}/{action}`, signed, retried while Bedrock throttles. A response is
     /// returned as soon as its status is a success, so a stream is never retried once it began.
     async fn send(&self, model: &str, action: &str, body: &Value, accept: &str) -> Result<reqwest::Response> {
-        let target = self.target()?;
         let path = format!("/model/{}/{action}", signing::uri_encode(model, true));
+        self.send_to(&path, model, body, accept).await
+    }
+
+    /// `POST path` (already URI-encoded), signed and retried like `send`; `what` names the
+    /// resource in errors (a model id, a guardrail).
+    async fn send_to(&self, path: &str, model: &str, body: &Value, accept: &str) -> Result<reqwest::Response> {
+        let target = self.target()?;
         let url = reqwest::Url::parse(&format!("{}{path}", target.endpoint))
-            .map_err(|e| self.origin.bad_answer(&path, format!("cannot build the request URL: {e}")))?;
+            .map_err(|e| self.origin.bad_answer(path, format!("cannot build the request URL: {e}")))?;
         let host = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_owned(),
@@ -260,7 +266,7 @@ impl Client {
             for (name, value) in signing::sign(&request, &scope) {
                 req = req.header(name, value);
             }
-            let resp = req.send().await.map_err(|e| self.origin.transport(&path, &e))?;
+            let resp = req.send().await.map_err(|e| self.origin.transport(path, &e))?;
             let status = resp.status();
             if status.is_success() {
                 return Ok(resp);
@@ -285,6 +291,14 @@ impl Client {
         let path = format!("/model/{model}/{action}");
         let bytes = resp.bytes().await.map_err(|e| self.origin.transport(&path, &e))?;
         serde_json::from_slice(&bytes).map_err(|e| self.origin.bad_answer(&path, format!("{e}: {}", preview(&bytes))))
+    }
+
+    /// `POST path` (already URI-encoded) answered by one JSON object; `what` names the resource
+    /// in errors.
+    pub(crate) async fn call_path<T: DeserializeOwned>(&self, path: &str, what: &str, body: &Value) -> Result<T> {
+        let resp = self.send_to(path, what, body, "application/json").await?;
+        let bytes = resp.bytes().await.map_err(|e| self.origin.transport(path, &e))?;
+        serde_json::from_slice(&bytes).map_err(|e| self.origin.bad_answer(path, format!("{e}: {}", preview(&bytes))))
     }
 
     /// A call answered by an event stream. Status errors come back here, before any frame.

@@ -8,16 +8,16 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Reads one environment variable; blank values count as unset. Tests pass their own.
-pub(super) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The process environment.
-pub(super) fn process_env(name: &str) -> Option<String> {
+pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// A key pair, with the session token that temporary credentials come with.
 #[derive(Clone, PartialEq, Eq)]
-pub(super) struct Credentials {
+pub(crate) struct Credentials {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
@@ -36,7 +36,7 @@ impl fmt::Debug for Credentials {
 
 /// What the provider config says; `None` (or blank) means "look elsewhere".
 #[derive(Debug, Clone, Default)]
-pub(super) struct Settings {
+pub(crate) struct Settings {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
@@ -47,7 +47,7 @@ pub(super) struct Settings {
 
 /// Everything a request needs to reach and sign for Bedrock.
 #[derive(Debug, Clone)]
-pub(super) struct Resolved {
+pub(crate) struct Resolved {
     pub credentials: Credentials,
     pub region: String,
     /// The endpoint's base URL, without a trailing slash.
@@ -56,7 +56,7 @@ pub(super) struct Resolved {
 
 /// Finds credentials, region and endpoint. The error names every place that was looked at, so
 /// the user can pick one.
-pub(super) fn resolve(settings: &Settings, env: Env<'_>) -> Result<Resolved, String> {
+pub(crate) fn resolve(settings: &Settings, env: Env<'_>) -> Result<Resolved, String> {
     let files = SharedFiles::load(env)?;
     let profile = Profile::pick(settings, env);
     let credentials = credentials(settings, env, &files, &profile);

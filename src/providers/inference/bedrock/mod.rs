@@ -6,11 +6,11 @@
 //! Credentials, region and endpoint are found as boto3 finds them (see `credentials`). The
 //! provider builds without them, so the stack starts; each request then says what is missing.
 
-mod client;
+pub(crate) mod client;
 mod convert;
-mod credentials;
+pub(crate) mod credentials;
 mod eventstream;
-mod signing;
+pub(crate) mod signing;
 mod stream;
 mod wire;
 

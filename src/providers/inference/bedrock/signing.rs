@@ -149,7 +149,7 @@ fn normalize_value(value: &str) -> String {
 
 /// AWS's URI encoding: every byte but the unreserved characters `A-Z a-z 0-9 - _ . ~` becomes
 /// `%XX` (upper-case hex); `/` is kept unless `slash` says to encode it.
-pub(super) fn uri_encode(s: &str, slash: bool) -> String {
+pub(crate) fn uri_encode(s: &str, slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !slash) {

@@ -23,6 +23,8 @@ class LlamaGuardShieldConfig(BaseModel):
 
     model: str = "Llama-Guard-3-1B"
     excluded_categories: List[str] = Field(default_factory=list)
+    disable_input_check: bool = False
+    disable_output_check: bool = False
 
     @field_validator("model")
     @classmethod
