@@ -29,6 +29,8 @@ pub struct Stack {
     pub shields: Arc<ShieldTable>,
     pub memory_banks: Arc<MemoryBankTable>,
     pub telemetry: Option<Arc<dyn TelemetryProvider>>,
+    /// The agents provider, when the run config has one.
+    pub agents: Option<Arc<crate::agents::Agents>>,
     /// APIs whose configured provider cannot run in this build, with the reason.
     pub unavailable: HashMap<Api, String>,
     store: Arc<dyn KvStore>,
@@ -64,10 +66,11 @@ impl Stack {
         let mut inference: IndexMap<String, Arc<dyn InferenceProvider>> = IndexMap::new();
         let mut safety: IndexMap<String, Arc<dyn SafetyProvider>> = IndexMap::new();
         let mut memory: IndexMap<String, Arc<dyn MemoryProvider>> = IndexMap::new();
+        let mut agents: Option<Arc<crate::agents::Agents>> = None;
         for api in BUILD_ORDER {
             let mut built = 0usize;
             for (provider_id, spec, cfg) in checked.shift_remove(&api).unwrap_or_default() {
-                let Some(build) = spec.build else {
+                let Some(build_fn) = spec.build else {
                     let why = format!(
                         "provider `{provider_id}` (type `{}`) of the {api} API is not available in this build: {}",
                         spec.provider_type, spec.note
@@ -78,7 +81,7 @@ impl Stack {
                 };
                 let args = BuildArgs { provider_id: provider_id.clone(), config: cfg, deps: deps.clone() };
                 built += 1;
-                match build(args).await? {
+                match build_fn(args).await? {
                     ProviderImpl::Inference(p) => {
                         inference.insert(provider_id, p);
                     }
@@ -95,6 +98,14 @@ impl Stack {
                             tracing::warn!("telemetry provider `{provider_id}` ignored: only the first one is used");
                         } else {
                             deps.telemetry = Some(p);
+                        }
+                    }
+                    ProviderImpl::Agents(p) => {
+                        // The agents API is not routed either: the first provider serves it.
+                        if agents.is_some() {
+                            tracing::warn!("agents provider `{provider_id}` ignored: only the first one is used");
+                        } else {
+                            agents = Some(p);
                         }
                     }
                 }
@@ -127,7 +138,7 @@ impl Stack {
         };
         let telemetry = deps.telemetry;
 
-        Ok(Self { config, served, models, shields, memory_banks, telemetry, unavailable, store })
+        Ok(Self { config, served, models, shields, memory_banks, telemetry, agents, unavailable, store })
     }
 
     pub fn serves(&self, api: Api) -> bool {
