@@ -455,3 +455,45 @@ async fn turns_survive_a_new_provider_on_the_same_store() {
     assert_eq!(first.agents.get_session(&agent, &session, None).await.unwrap().turns.len(), 2);
     drop(dir);
 }
+
+#[tokio::test]
+async fn attachments_for_the_code_interpreter_become_files() {
+    let r = rig().await;
+    let (agent, session) =
+        agent_and_session(&r, json!({"tools": [{"type": "code_interpreter"}], "tool_choice": "required"})).await;
+    r.model.push(say("I will read it"));
+    let req: llama_stack_rs::types::agents::CreateAgentTurnRequest = serde_json::from_value(json!({
+        "agent_id": agent, "session_id": session, "stream": true,
+        "messages": [{"role": "user", "content": "Plot the csv"}],
+        "attachments": [
+            {"content": "data:text/csv;base64,eWVhcix2YWx1ZQoyMDIwLDEK", "mime_type": "text/csv"},
+            {"content": {"uri": "data:text/plain,hello%20world"}, "mime_type": "text/plain"},
+            {"content": "inline notes", "mime_type": "text/plain"}
+        ]
+    }))
+    .unwrap();
+    let turn = final_turn(&collect(&r.agents, req).await);
+    assert!(matches!(turn.steps[0], Step::Inference(_)), "no retrieval for the code interpreter");
+    let sent = &r.model.requests()[0];
+    let Message::Ipython(note) = sent.messages.last().unwrap() else { panic!("{:?}", sent.messages) };
+    assert_eq!(note.tool_name.as_str(), "code_interpreter");
+    let text = note.content.as_text("");
+    let paths: Vec<&str> = text.lines().map(|l| l.split('"').nth(1).unwrap()).collect();
+    assert_eq!(paths.len(), 3, "{text}");
+    assert!(text.starts_with("# There is a file accessible to you at \""));
+    assert_eq!(std::fs::read_to_string(paths[0]).unwrap(), "year,value\n2020,1\n");
+    assert_eq!(std::path::Path::new(paths[0]).extension().and_then(|e| e.to_str()), Some("csv"));
+    assert_eq!(std::fs::read_to_string(paths[1]).unwrap(), "hello world");
+    assert_eq!(std::fs::read_to_string(paths[2]).unwrap(), "inline notes");
+
+    // A file on the server's disk is not for a client to name.
+    let req: llama_stack_rs::types::agents::CreateAgentTurnRequest = serde_json::from_value(json!({
+        "agent_id": agent, "session_id": session, "stream": true,
+        "messages": [{"role": "user", "content": "read it"}],
+        "attachments": [{"content": "file:///etc/passwd", "mime_type": "text/plain"}]
+    }))
+    .unwrap();
+    let err = r.agents.create_turn(req, RequestContext::default()).await.err().unwrap();
+    assert_eq!(err.status_code(), 400);
+    assert!(err.to_string().contains("attachments[0]"), "{err}");
+}

@@ -249,6 +249,14 @@ impl Agents {
             return Err(Error::field(&["body", "messages"], "must hold at least one message", "value_error"));
         }
         let attachments = request.attachments.as_deref().unwrap_or_default();
+        for (i, a) in attachments.iter().enumerate() {
+            if retrieval::names_a_server_file(a) {
+                return Err(Error::invalid(format!(
+                    "`attachments[{i}]`: a `file://` URL names a file on the server, which a client may not read; \
+                     send the content inline or as a data: URL"
+                )));
+            }
+        }
         if !attachments.is_empty() && !executor::handles_attachments(&config, self.memory_banks.provider_ids().len()) {
             return Err(Error::invalid(
                 "this turn has attachments, but the agent has no memory tool or code_interpreter to read them and \

@@ -184,6 +184,15 @@ async fn make_query(
     }
 }
 
+/// Whether an attachment is a `file://` URL (refused: the server's disk is not the client's).
+pub(super) fn names_a_server_file(a: &Attachment) -> bool {
+    match &a.content {
+        DocumentContent::Url(u) => u.uri.starts_with("file://"),
+        DocumentContent::Media(InterleavedTextMedia::Text(t)) => t.starts_with("file://"),
+        DocumentContent::Media(_) => false,
+    }
+}
+
 /// Writes the attachments into `dir` and answers the message telling the model where they are.
 pub(super) async fn materialise(dir: &Path, attachments: &[Attachment]) -> Result<ToolResponseMessage> {
     tokio::fs::create_dir_all(dir).await?;

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from llama_stack_client import AsyncLlamaStackClient, BadRequestError, LlamaStackClient
 from llama_stack_client.lib.agents.event_logger import EventLogger as ClientEventLogger
 
 from conftest import run_config
+from test_embedded import cached_models, home  # noqa: F401  (fixtures)
 from llama_stack.apis.agents import AgentConfig, AgentTurnResponseStreamChunk, Turn
 from llama_stack.apis.agents.event_logger import EventLogger
 from llama_stack.distribution.stack import LlamaStack
@@ -126,6 +128,20 @@ def test_official_client_tool_round_trip_reads_and_deletes(backend, state_dir, s
     sess = client.agents.session.retrieve(agent_id=agent.agent_id, session_id=session.session_id)
     assert [t.turn_id for t in sess.turns] == [turn.turn_id, answer.turn_id]
 
+    # Upstream's server form: POST with the ids in the body (session/get with a turn filter).
+    r = httpx.post(f"{s.url}/agents/turn/get", json={"agent_id": agent.agent_id, "turn_id": turn.turn_id})
+    assert r.status_code == 200 and r.json()["turn_id"] == turn.turn_id
+    body = {"agent_id": agent.agent_id, "turn_id": turn.turn_id, "step_id": step_id}
+    r = httpx.post(f"{s.url}/agents/step/get", json=body)
+    assert r.status_code == 200 and r.json()["step"]["step_type"] == "inference"
+    body = {"agent_id": agent.agent_id, "session_id": session.session_id, "turn_ids": [answer.turn_id]}
+    r = httpx.post(f"{s.url}/agents/session/get", json=body)
+    assert [t["turn_id"] for t in r.json()["turns"]] == [answer.turn_id]
+    r = httpx.post(f"{s.url}/agents/turn/create", json={"agent_id": agent.agent_id, "session_id": session.session_id,
+                                                      "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    assert r.json()["session_id"] == session.session_id and r.json()["steps"]
+
     # Unknown ids are 400s naming the id, before any stream starts.
     with pytest.raises(BadRequestError) as err:
         list(client.agents.turn.create(agent_id=agent.agent_id, session_id="nope", messages=[reply], stream=True))
@@ -202,3 +218,60 @@ async def test_inprocess_client_tool_message(backend, state_dir):
         )
         assert not second.output_message.tool_calls
         assert second.input_messages[0].content == "-100"
+
+
+@pytest.mark.asyncio
+async def test_embedded_model_runs_a_turn_offline(home, tmp_path):
+    """A whole turn on the embedded SmolLM2 model, no network: streamed events, then the stored turn."""
+    from test_embedded import CHAT_MODEL
+
+    cfg = {
+        "version": "2",
+        "image_name": "agents-embedded",
+        "apis": ["inference", "agents"],
+        "providers": {
+            "inference": [
+                {"provider_id": "embedded", "provider_type": "embedded", "config": {"model": CHAT_MODEL}}
+            ],
+            "agents": [
+                {
+                    "provider_id": "meta-reference",
+                    "provider_type": "meta-reference",
+                    "config": {"persistence_store": {"type": "sqlite", "db_path": str(tmp_path / "agents.db")}},
+                }
+            ],
+        },
+        "metadata_store": {"type": "sqlite", "db_path": str(tmp_path / "registry.db")},
+    }
+    async with LlamaStack(cfg) as stack:
+        created = await stack.agents.create_agent(
+            agent_config=AgentConfig(
+                model=CHAT_MODEL,
+                instructions="You are a helpful assistant. Answer in one short sentence.",
+                sampling_params={"strategy": "greedy", "max_tokens": 16},
+                enable_session_persistence=True,
+            )
+        )
+        session = await stack.agents.create_agent_session(agent_id=created.agent_id, session_name="offline")
+        chunks = [
+            c
+            async for c in stack.agents.create_agent_turn(
+                agent_id=created.agent_id,
+                session_id=session.session_id,
+                messages=[UserMessage(content="What colour is the sky?")],
+                stream=True,
+            )
+        ]
+        kinds = [c.event.payload.event_type for c in chunks]
+        assert kinds[0] == "turn_start" and kinds[-1] == "turn_complete" and "step_progress" in kinds
+        turn = chunks[-1].event.payload.turn
+        text = turn.output_message.content
+        assert text.strip()
+        deltas = "".join(
+            c.event.payload.model_response_text_delta or ""
+            for c in chunks
+            if c.event.payload.event_type == "step_progress"
+        )
+        assert deltas == text
+        stored = await stack.agents.get_agents_turn(agent_id=created.agent_id, turn_id=turn.turn_id)
+        assert stored == turn
