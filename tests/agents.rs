@@ -497,3 +497,18 @@ async fn attachments_for_the_code_interpreter_become_files() {
     assert_eq!(err.status_code(), 400);
     assert!(err.to_string().contains("attachments[0]"), "{err}");
 }
+
+#[tokio::test]
+async fn partial_messages_continue_until_max_infer_iters() {
+    let r = rig().await;
+    let (agent, session) = agent_and_session(&r, json!({"max_infer_iters": 2})).await;
+    for text in ["one", "two", "three", "never"] {
+        r.model.push(Reply { text: text.to_owned(), calls: Vec::new(), stop: StopReason::EndOfMessage });
+    }
+    let turn = final_turn(&collect(&r.agents, turn_request(&agent, &session, user("go on"))).await);
+    assert_eq!(turn.steps.len(), 3);
+    assert_eq!(turn.output_message.content.as_text(""), "three");
+    // Each round saw the partial answers before it.
+    let lens: Vec<usize> = r.model.requests().iter().map(|q| q.messages.len()).collect();
+    assert_eq!(lens, [2, 3, 4]);
+}
