@@ -485,6 +485,7 @@ async fn attachments_for_the_code_interpreter_become_files() {
     assert_eq!(std::path::Path::new(paths[0]).extension().and_then(|e| e.to_str()), Some("csv"));
     assert_eq!(std::fs::read_to_string(paths[1]).unwrap(), "hello world");
     assert_eq!(std::fs::read_to_string(paths[2]).unwrap(), "inline notes");
+    let files: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
 
     // A file on the server's disk is not for a client to name.
     let req: llama_stack_rs::types::agents::CreateAgentTurnRequest = serde_json::from_value(json!({
@@ -496,6 +497,10 @@ async fn attachments_for_the_code_interpreter_become_files() {
     let err = r.agents.create_turn(req, RequestContext::default()).await.err().unwrap();
     assert_eq!(err.status_code(), 400);
     assert!(err.to_string().contains("attachments[0]"), "{err}");
+
+    // Deleting the session removes its files.
+    r.agents.delete_session(&agent, &session).await.unwrap();
+    assert!(files.iter().all(|f| !std::path::Path::new(f).exists()));
 }
 
 #[tokio::test]

@@ -172,7 +172,20 @@ impl Agents {
     /// Deletes the agent with its sessions and turns.
     pub async fn delete_agent(&self, agent_id: &str) -> Result<()> {
         self.agent(agent_id).await?;
-        self.store.delete_agent(agent_id).await
+        for session_id in self.store.delete_agent(agent_id).await? {
+            self.remove_work_dir(&session_id).await;
+        }
+        Ok(())
+    }
+
+    /// Removes the files the session's tools and attachments left (kept by this process only).
+    async fn remove_work_dir(&self, session_id: &str) {
+        let dir = self.work_root.join(session_id);
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("cannot remove `{}`: {e}", dir.display());
+            }
+        }
     }
 
     pub async fn create_session(&self, agent_id: &str, session_name: &str) -> Result<String> {
@@ -216,7 +229,9 @@ impl Agents {
     pub async fn delete_session(&self, agent_id: &str, session_id: &str) -> Result<()> {
         self.agent(agent_id).await?;
         self.session_info(agent_id, session_id).await?;
-        self.store.delete_session(agent_id, session_id).await
+        self.store.delete_session(agent_id, session_id).await?;
+        self.remove_work_dir(session_id).await;
+        Ok(())
     }
 
     pub async fn get_turn(&self, agent_id: &str, turn_id: &str) -> Result<Turn> {

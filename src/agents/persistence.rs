@@ -93,15 +93,20 @@ impl AgentStore {
     }
 
     /// Removes the agent first (so it is gone for everyone at once), then its sessions, turns
-    /// and index entries.
-    pub async fn delete_agent(&self, agent_id: &str) -> Result<()> {
+    /// and index entries. Answers the ids of the sessions it had.
+    pub async fn delete_agent(&self, agent_id: &str) -> Result<Vec<String>> {
         self.kv.delete(&agent_key(agent_id)).await?;
-        for prefix in [format!("session:{agent_id}:"), format!("turn:{agent_id}:")] {
+        let mut sessions = Vec::new();
+        let session_prefix = format!("session:{agent_id}:");
+        for prefix in [session_prefix.clone(), format!("turn:{agent_id}:")] {
             for (key, _) in self.kv.scan_prefix(&prefix).await? {
+                if let Some(id) = key.strip_prefix(&session_prefix).filter(|rest| !rest.contains(':')) {
+                    sessions.push(id.to_owned());
+                }
                 self.kv.delete(&key).await?;
             }
         }
-        Ok(())
+        Ok(sessions)
     }
 
     pub async fn put_session(&self, agent_id: &str, session: &SessionInfo) -> Result<()> {
