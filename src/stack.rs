@@ -29,6 +29,8 @@ pub struct Stack {
     pub shields: Arc<ShieldTable>,
     pub memory_banks: Arc<MemoryBankTable>,
     pub telemetry: Option<Arc<dyn TelemetryProvider>>,
+    /// The agents provider, when the run config has one.
+    pub agents: Option<Arc<crate::agents::Agents>>,
     /// APIs whose configured provider cannot run in this build, with the reason.
     pub unavailable: HashMap<Api, String>,
     store: Arc<dyn KvStore>,
@@ -64,6 +66,7 @@ impl Stack {
         let mut inference: IndexMap<String, Arc<dyn InferenceProvider>> = IndexMap::new();
         let mut safety: IndexMap<String, Arc<dyn SafetyProvider>> = IndexMap::new();
         let mut memory: IndexMap<String, Arc<dyn MemoryProvider>> = IndexMap::new();
+        let mut agents: Option<Arc<crate::agents::Agents>> = None;
         for api in BUILD_ORDER {
             let mut built = 0usize;
             for (provider_id, spec, cfg) in checked.shift_remove(&api).unwrap_or_default() {
@@ -97,6 +100,14 @@ impl Stack {
                             deps.telemetry = Some(p);
                         }
                     }
+                    ProviderImpl::Agents(p) => {
+                        // The agents API is not routed either: the first provider serves it.
+                        if agents.is_some() {
+                            tracing::warn!("agents provider `{provider_id}` ignored: only the first one is used");
+                        } else {
+                            agents = Some(p);
+                        }
+                    }
                 }
             }
             // An API is only unavailable when none of its providers can run.
@@ -127,7 +138,7 @@ impl Stack {
         };
         let telemetry = deps.telemetry;
 
-        Ok(Self { config, served, models, shields, memory_banks, telemetry, unavailable, store })
+        Ok(Self { config, served, models, shields, memory_banks, telemetry, agents, unavailable, store })
     }
 
     pub fn serves(&self, api: Api) -> bool {

@@ -1,28 +1,10 @@
-//! Routes answered with 501: the agents API until a provider for it runs here, and the APIs
-//! the 0.0.41 spec declares without any implementation (datasets, evaluations, post-training,
-//! reward scoring, synthetic data, batch inference).
+//! Routes answered with 501: the APIs the 0.0.41 spec declares without any implementation
+//! (datasets, evaluations, post-training, reward scoring, synthetic data, batch inference).
 
 use futures::FutureExt;
 
 use super::{Group, Method, op};
-use crate::config::Api;
 use crate::error::Error;
-
-const AGENTS: Group = Group::Api(Api::Agents);
-
-/// Every agents route; each checks whether this stack runs an agents provider.
-pub fn agents() -> Vec<Method> {
-    vec![
-        op!(POST "/agents/create", AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-        op!(POST "/agents/delete", AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-        op!(POST "/agents/session/create", AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-        op!(POST "/agents/session/delete", AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-        op!(POST "/agents/session/get", AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-        op!(GET "/agents/step/get" both, AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-        op!(GET "/agents/turn/get" both, AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-        op!(POST "/agents/turn/create", AGENTS, |s, _, _| async move { Err(s.not_served(Api::Agents)) }.boxed()),
-    ]
-}
 
 macro_rules! declared {
     ($($method:ident $path:literal in $group:literal),+ $(,)?) => {

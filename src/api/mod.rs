@@ -2,6 +2,7 @@
 //! handler). The HTTP server and the Python bridge both dispatch through it, so a request
 //! behaves the same through either door.
 
+mod agents;
 mod declared;
 mod inference;
 mod inspect;
@@ -97,7 +98,7 @@ pub(crate) use op;
 /// Every route, in the spec's order within each API.
 pub fn operations() -> Vec<Method> {
     let mut ops = Vec::with_capacity(64);
-    ops.extend(declared::agents());
+    ops.extend(agents::operations());
     ops.extend(inference::operations());
     ops.extend(inspect::operations());
     ops.extend(memory::operations());

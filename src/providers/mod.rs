@@ -46,6 +46,7 @@ pub enum ProviderImpl {
     Safety(Arc<dyn safety::SafetyProvider>),
     Memory(Arc<dyn memory::MemoryProvider>),
     Telemetry(Arc<dyn telemetry::TelemetryProvider>),
+    Agents(Arc<crate::agents::Agents>),
 }
 
 /// Reads a provider's typed config from its (already defaulted and checked) JSON form, naming

@@ -498,8 +498,8 @@ fn other_specs() -> Vec<ProviderSpec> {
             config_fields: fields! {
                 "persistence_store": Object = "{\"type\": \"sqlite\"}"; "kv store for agents, sessions and turns",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(crate::agents::build),
         },
         ProviderSpec {
             api: Api::Agents,

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import Enum
-from typing import Any, Dict, List, Literal, Optional, Protocol, Union, runtime_checkable
+from typing import Any, AsyncIterator, Dict, List, Literal, Optional, Protocol, Union, runtime_checkable
 
 from llama_models.llama3.api.datatypes import *  # noqa: F403
 from llama_models.llama3.api.datatypes import (
@@ -489,7 +489,7 @@ class Agents(Protocol):
         messages: List[TurnInputMessage],
         attachments: Optional[List[Attachment]] = None,
         stream: Optional[bool] = False,
-    ) -> AgentTurnResponseStreamChunk: ...
+    ) -> Union[Turn, AsyncIterator[AgentTurnResponseStreamChunk]]: ...
 
     @webmethod(route="/agents/turn/get", method="GET")
     async def get_agents_turn(
