@@ -16,6 +16,7 @@ pub mod providers;
 pub mod routing;
 pub mod server;
 pub mod stack;
+pub mod telemetry;
 pub mod types;
 
 pub use error::{Error, Result};

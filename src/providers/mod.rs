@@ -20,6 +20,8 @@ use crate::types::common::JsonObject;
 pub struct RequestContext {
     /// The decoded `X-LlamaStack-ProviderData` header, when it was a JSON object.
     pub provider_data: Option<JsonObject>,
+    /// The request's place in its trace (spans: `crate::telemetry`); off by default.
+    pub trace: crate::telemetry::TraceContext,
 }
 
 impl RequestContext {
@@ -30,7 +32,7 @@ impl RequestContext {
             Ok(Value::Object(m)) => Some(m),
             _ => None,
         });
-        Self { provider_data }
+        Self { provider_data, trace: crate::telemetry::TraceContext::default() }
     }
 
     /// A string the client passed in the provider-data header, e.g. `together_api_key`.

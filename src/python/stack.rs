@@ -65,7 +65,7 @@ impl PyStack {
         let args = Args::new(Bytes::from(body.unwrap_or_default()), query.unwrap_or_default());
         let ctx = RequestContext::from_header(provider_data);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let reply = (op.handler)(stack, args, ctx).await.map_err(to_py)?;
+            let reply = api::dispatch(&op, stack, args, ctx).await.map_err(to_py)?;
             Python::attach(|py| -> PyResult<Py<PyAny>> {
                 Ok(match reply {
                     Reply::Json(b) => PyBytes::new(py, &b).into_any().unbind(),
