@@ -14,6 +14,7 @@
 
 pub mod console;
 pub mod otlp;
+pub mod redact;
 
 use std::fmt;
 use std::pin::Pin;
