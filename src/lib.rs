@@ -20,6 +20,7 @@ pub mod routing;
 pub mod safety;
 pub mod server;
 pub mod stack;
+pub mod telemetry;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -31,6 +31,8 @@ pub struct Stack {
     pub telemetry: Option<Arc<dyn TelemetryProvider>>,
     /// The agents provider, when the run config has one.
     pub agents: Option<Arc<crate::agents::Agents>>,
+    /// Spans and events of every request go through it to `telemetry` (disabled without one).
+    pub tracer: crate::telemetry::Tracer,
     /// APIs whose configured provider cannot run in this build, with the reason.
     pub unavailable: HashMap<Api, String>,
     store: Arc<dyn KvStore>,
@@ -68,7 +70,7 @@ impl Stack {
         let mut memory: IndexMap<String, Arc<dyn MemoryProvider>> = IndexMap::new();
         let mut agents: Option<Arc<crate::agents::Agents>> = None;
         for api in BUILD_ORDER {
-            let mut built = 0usize;
+            let mut providers_built = 0usize;
             for (provider_id, spec, cfg) in checked.shift_remove(&api).unwrap_or_default() {
                 let Some(build_fn) = spec.build else {
                     let why = format!(
@@ -80,7 +82,7 @@ impl Stack {
                     continue;
                 };
                 let args = BuildArgs { provider_id: provider_id.clone(), config: cfg, deps: deps.clone() };
-                built += 1;
+                providers_built += 1;
                 match build_fn(args).await? {
                     ProviderImpl::Inference(p) => {
                         inference.insert(provider_id, p);
@@ -111,7 +113,7 @@ impl Stack {
                 }
             }
             // An API is only unavailable when none of its providers can run.
-            if built > 0 {
+            if providers_built > 0 {
                 unavailable.remove(&api);
             }
             match api {
@@ -137,8 +139,9 @@ impl Stack {
             return Err(Error::internal("the build order lost a routing table"));
         };
         let telemetry = deps.telemetry;
+        let tracer = telemetry.clone().map_or_else(crate::telemetry::Tracer::disabled, crate::telemetry::Tracer::start);
 
-        Ok(Self { config, served, models, shields, memory_banks, telemetry, agents, unavailable, store })
+        Ok(Self { config, served, models, shields, memory_banks, telemetry, agents, tracer, unavailable, store })
     }
 
     pub fn serves(&self, api: Api) -> bool {
@@ -163,6 +166,7 @@ impl Stack {
     /// Lets providers close connections and background work; called once at shutdown. The
     /// kv stores write through, so there is nothing of theirs to flush.
     pub async fn shutdown(&self) {
+        self.tracer.flush().await;
         for p in self.models.providers() {
             p.shutdown().await;
         }

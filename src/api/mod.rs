@@ -153,6 +153,21 @@ impl Args {
     }
 }
 
+/// Runs one operation: the single door for HTTP and in-process calls. Every call is the root
+/// span of a new trace (or a child of the caller's span when the context is already traced); a
+/// streamed reply keeps its span open until the stream ends.
+pub async fn dispatch(op: &Method, stack: Arc<Stack>, args: Args, mut ctx: RequestContext) -> Result<Reply> {
+    let span = if ctx.trace.is_active() { ctx.span(op.path) } else { stack.tracer.root(op.path, None) };
+    ctx.trace = span.context();
+    match span.record((op.handler)(stack, args, ctx).await)? {
+        Reply::Stream(s) => {
+            use futures::StreamExt;
+            Ok(Reply::Stream(span.wrap_stream(s).boxed()))
+        }
+        json @ Reply::Json(_) => Ok(json),
+    }
+}
+
 /// Checks that `stack` serves `api`, else the error says how to configure it.
 pub fn ensure_served(stack: &Stack, api: Api) -> Result<()> {
     if stack.serves(api) && !stack.unavailable.contains_key(&api) { Ok(()) } else { Err(stack.not_served(api)) }

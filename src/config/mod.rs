@@ -58,12 +58,23 @@ impl Api {
 }
 
 /// One configured provider instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provider {
     pub provider_id: String,
     pub provider_type: String,
     #[serde(default)]
     pub config: JsonObject,
+}
+
+/// Secret-named config fields (keys, passwords, tokens) are shown redacted.
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("provider_id", &self.provider_id)
+            .field("provider_type", &self.provider_type)
+            .field("config", &crate::telemetry::redact::redact_object(&self.config))
+            .finish()
+    }
 }
 
 const RUN_CONFIG_VERSION: &str = "2";

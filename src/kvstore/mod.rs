@@ -66,7 +66,7 @@ impl RedisKvConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostgresKvConfig {
     #[serde(default)]
     pub namespace: Option<String>,
@@ -130,6 +130,20 @@ impl<'de> Deserialize<'de> for KvStoreConfig {
             Tagged::Redis(c) => Self::Redis(c),
             Tagged::Postgres(c) => Self::Postgres(c),
         })
+    }
+}
+
+/// Never shows the password (configs end up in logs and error reports).
+impl std::fmt::Debug for PostgresKvConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresKvConfig")
+            .field("namespace", &self.namespace)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("db", &self.db)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
     }
 }
 

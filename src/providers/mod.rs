@@ -16,10 +16,20 @@ use crate::types::common::JsonObject;
 
 /// What a request carries beyond its body. Passed explicitly (upstream used a thread-local), so a
 /// provider can never see another request's keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RequestContext {
     /// The decoded `X-LlamaStack-ProviderData` header, when it was a JSON object.
     pub provider_data: Option<JsonObject>,
+    /// The request's place in its trace (spans: `crate::telemetry`); off by default.
+    pub trace: crate::telemetry::TraceContext,
+}
+
+/// Shows which provider-data keys were sent, never their values (they are API keys).
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Option<Vec<&String>> = self.provider_data.as_ref().map(|m| m.keys().collect());
+        f.debug_struct("RequestContext").field("provider_data_keys", &keys).field("trace", &self.trace).finish()
+    }
 }
 
 impl RequestContext {
@@ -30,7 +40,7 @@ impl RequestContext {
             Ok(Value::Object(m)) => Some(m),
             _ => None,
         });
-        Self { provider_data }
+        Self { provider_data, trace: crate::telemetry::TraceContext::default() }
     }
 
     /// A string the client passed in the provider-data header, e.g. `together_api_key`.

@@ -513,22 +513,24 @@ fn other_specs() -> Vec<ProviderSpec> {
             api: Api::Telemetry,
             provider_type: "meta-reference",
             deps: &[],
-            config_fields: &[],
+            config_fields: fields! {
+                "persistence_store": Object; "kv store where traces survive a restart (none: memory only)",
+            },
             note: "",
-            build: Some(|_args| {
-                Box::pin(async { Ok(ProviderImpl::Telemetry(Arc::new(super::telemetry::ConsoleTelemetry::default()))) })
-            }),
+            build: Some(crate::telemetry::build_console),
         },
         ProviderSpec {
             api: Api::Telemetry,
             provider_type: "remote::opentelemetry-jaeger",
             deps: &[],
             config_fields: fields! {
-                "jaeger_host": String = "\"localhost\""; "Jaeger agent host",
-                "jaeger_port": Integer = "6831"; "Jaeger agent port",
+                "jaeger_host": String = "\"localhost\""; "Jaeger host (OTLP/HTTP on port 4318)",
+                "jaeger_port": Integer = "6831"; "Jaeger port; upstream's 6831 (agent UDP) means OTLP/HTTP 4318",
+                "otlp_endpoint": String; "OTLP/HTTP base URL, overrides host and port",
+                "service_name": String = "\"llama-stack\""; "service.name of the exported resource",
             },
-            note: "not available in this build yet",
-            build: None,
+            note: "",
+            build: Some(crate::telemetry::build_otlp),
         },
         ProviderSpec {
             api: Api::Telemetry,

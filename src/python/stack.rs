@@ -73,7 +73,7 @@ impl PyStack {
         let args = Args::new(Bytes::from(body.unwrap_or_default()), query.unwrap_or_default());
         let ctx = RequestContext::from_header(provider_data);
         bridge::spawn(py, async move {
-            Ok(match (op.handler)(stack, args, ctx).await.map_err(to_py)? {
+            Ok(match api::dispatch(&op, stack, args, ctx).await.map_err(to_py)? {
                 Reply::Json(b) => json_bytes(b),
                 Reply::Stream(s) => {
                     let inner = Arc::new(StreamSlot::new(Some(s)));

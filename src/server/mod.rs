@@ -28,6 +28,10 @@ use crate::stack::Stack;
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 const PROVIDER_DATA_HEADER: &str = "x-llamastack-providerdata";
+/// A request carrying these joins the caller's trace (under that span); every traced response names
+/// its trace in the first.
+const TRACE_ID_HEADER: &str = "x-llamastack-trace-id";
+const SPAN_ID_HEADER: &str = "x-llamastack-span-id";
 
 /// The `OpenAPI` document this server describes itself with (generated from the Python models).
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -99,11 +103,18 @@ async fn handle(
             &format!("request body larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
         );
     };
-    let ctx = RequestContext::from_header(headers.get(PROVIDER_DATA_HEADER).and_then(|v| v.to_str().ok()));
-    match (op.handler)(state.stack, Args::new(body, query), ctx).await {
+    let mut ctx = RequestContext::from_header(headers.get(PROVIDER_DATA_HEADER).and_then(|v| v.to_str().ok()));
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    ctx.trace = state.stack.tracer.context(header(TRACE_ID_HEADER), header(SPAN_ID_HEADER));
+    let trace_id = ctx.trace.trace_id().and_then(|t| http::HeaderValue::from_str(t).ok());
+    let mut response = match api::dispatch(op, state.stack, Args::new(body, query), ctx).await {
         Ok(reply) => dialect.reply(reply),
         Err(e) => dialect.error(&e),
+    };
+    if let Some(t) = trace_id {
+        response.headers_mut().insert(TRACE_ID_HEADER, t);
     }
+    response
 }
 
 /// Where to listen.
