@@ -12,7 +12,7 @@ fi
 # cmake builds llama.cpp for the embedded inference provider; bindgen needs libclang for its bindings.
 # Only cargo's own builds here use these two: `pip install .` brings both from PyPI (pyproject.toml).
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || missing+=(libclang-dev)
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || missing+=(libclang-dev)
 # bubblewrap sandboxes the agents' code interpreter (prlimit and setpriv come with util-linux);
 # the system python's matplotlib lets the tests check that a plot comes back as an image.
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
