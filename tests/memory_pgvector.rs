@@ -231,6 +231,18 @@ async fn pgvector_banks_documents_and_two_stacks() {
     assert!(!ids(&r).contains(&"bread"), "{:?}", ids(&r));
     assert_eq!(r.chunks.len(), 2);
 
+    // The bank's chunks sit in their own table, searched through an HNSW index on cosine distance.
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=llama password={PASSWORD} dbname=postgres", pg.port),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let rows = client.query("SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'vb\\_%'", &[]).await.unwrap();
+    let defs: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(defs.iter().any(|d| d.contains("USING hnsw") && d.contains("vector_cosine_ops")), "{defs:?}");
+
     // Keyword banks are refused with a clear 4xx.
     let kw: MemoryBankDef =
         serde_json::from_value(json!({"identifier": "kw", "type": "keyword", "provider_id": "pgv"})).unwrap();
