@@ -29,6 +29,8 @@ fi
     "pytest>=8" "pytest-asyncio>=0.23" "jsonschema>=4" "openapi-spec-validator>=0.7" \
     "httpx>=0.27,<0.28" "llama-stack-client==0.0.41" "openai>=1.40" termcolor prompt_toolkit mypy \
     numpy safetensors tokenizers
+# PostgreSQL server binaries with the pgvector extension (Debian has no pgvector package).
+"$VENV/bin/python" -m pip install -q "pgserver==0.1.4"
 # llama.cpp's own OpenAI-compatible server, the real server `remote::openai` is tested against.
 # Its pip build compiles llama.cpp (minutes, once: pip keeps the wheel in its cache).
 CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
@@ -41,6 +43,7 @@ cargo clippy --lib --features python,embedded --locked -q -- -D warnings
 
 step "rust tests"
 # The memory tests chunk with the Llama 3 tokenizer that llama_models ships.
+LSRS_PGVECTOR_BIN="$("$VENV/bin/python" -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("pgserver").origin), "pginstall", "bin"))')" \
 LLAMA_STACK_PYTHON="$(cd "$VENV" && pwd)/bin/python" \
 cargo test --locked --all-targets --features embedded
 

@@ -13,6 +13,7 @@ mod embedder;
 mod fetch;
 mod index;
 mod ingest;
+mod pgvector;
 mod provider;
 
 use futures::FutureExt;
@@ -22,6 +23,7 @@ pub use chunk::{TextChunk, chunk_text, load_tokenizer};
 pub use config::MetaReferenceMemoryConfig;
 pub use fetch::{FetchLimits, Fetched, is_public, read_url};
 pub use index::{BankIndex, Hit, StoredChunk, StoredDocument};
+pub use pgvector::{PgVectorConfig, PgVectorMemory, table_name as pgvector_table_name};
 pub use provider::{DEFAULT_MAX_CHUNKS, MetaReferenceMemory, QueryParams};
 
 use crate::error::Result;
@@ -32,6 +34,15 @@ use crate::providers::registry::BuildArgs;
 pub fn build_meta_reference(args: BuildArgs) -> BoxFuture<'static, Result<ProviderImpl>> {
     async move {
         let p = MetaReferenceMemory::build(args).await?;
+        Ok(ProviderImpl::Memory(p))
+    }
+    .boxed()
+}
+
+/// The `remote::pgvector` memory provider's build function for the provider registry.
+pub fn build_pgvector(args: BuildArgs) -> BoxFuture<'static, Result<ProviderImpl>> {
+    async move {
+        let p = PgVectorMemory::build(args).await?;
         Ok(ProviderImpl::Memory(p))
     }
     .boxed()

@@ -42,11 +42,17 @@ pub struct MetaReferenceMemory {
     provider_id: String,
     store: Arc<dyn KvStore>,
     prefix: String,
-    limits: FetchLimits,
-    tokenizer: Arc<Llama3Tokenizer>,
-    embedders: Embedders,
+    prep: Preparer,
     exact_search_limit: usize,
     banks: tokio::sync::Mutex<HashMap<String, Arc<RwLock<BankIndex>>>>,
+}
+
+/// Reads, chunks and embeds documents for a bank; shared by the memory providers, which differ
+/// only in where they keep the result.
+pub(crate) struct Preparer {
+    pub limits: FetchLimits,
+    pub tokenizer: Arc<Llama3Tokenizer>,
+    pub embedders: Embedders,
 }
 
 /// Query parameters this provider honours.
@@ -81,13 +87,13 @@ impl QueryParams {
 }
 
 /// How a bank turns text into chunks and answers queries.
-enum Kind<'a> {
+pub(super) enum Kind<'a> {
     Vector { model: &'a str, chunk_size: usize, overlap: usize },
     Keyword,
     KeyValue,
 }
 
-fn kind(bank: &MemoryBankDef) -> Result<Kind<'_>> {
+pub(super) fn kind(bank: &MemoryBankDef) -> Result<Kind<'_>> {
     match &bank.0 {
         MemoryBankDefTagged::Vector(v) => {
             let size = usize::try_from(v.chunk_size_in_tokens).ok().filter(|s| *s > 0).ok_or_else(|| {
@@ -134,68 +140,9 @@ fn same_layout(a: &MemoryBankDef, b: &MemoryBankDef) -> bool {
     }
 }
 
-impl MetaReferenceMemory {
-    pub async fn build(args: BuildArgs) -> Result<Arc<Self>> {
-        let config = MetaReferenceMemoryConfig::parse(&args.config)?;
-        let store = match &config.kvstore {
-            Some(cfg) => crate::kvstore::open(cfg)
-                .await
-                .map_err(|e| Error::config(format!("memory provider `{}`: `kvstore`: {e}", args.provider_id)))?,
-            None => args.deps.store.clone(),
-        };
-        let path = config.tokenizer.clone();
-        let tokenizer = tokio::task::spawn_blocking(move || load_tokenizer(path.as_deref()))
-            .await
-            .map_err(|e| Error::internal(format!("loading the tokenizer failed: {e}")))??;
-        Ok(Arc::new(Self {
-            prefix: format!("memory:{}:", args.provider_id),
-            provider_id: args.provider_id,
-            store,
-            limits: FetchLimits {
-                allow_private: config.allow_private_urls,
-                max_bytes: config.max_document_bytes,
-                timeout: Duration::from_secs_f64(config.fetch_timeout_seconds),
-            },
-            tokenizer,
-            embedders: Embedders::new(args.deps.models.clone()),
-            exact_search_limit: config.exact_search_limit,
-            banks: tokio::sync::Mutex::new(HashMap::new()),
-        }))
-    }
-
-    fn bank_key(&self, bank_id: &str) -> String {
-        format!("{}bank:{bank_id}", self.prefix)
-    }
-
-    fn doc_prefix(&self, bank_id: &str) -> String {
-        format!("{}doc:{bank_id}\u{1}", self.prefix)
-    }
-
-    fn doc_key(&self, bank_id: &str, doc_id: &str) -> String {
-        format!("{}{doc_id}", self.doc_prefix(bank_id))
-    }
-
-    /// The bank's index, read from the store on first use in this process.
-    async fn index(&self, bank: &MemoryBankDef) -> Result<Arc<RwLock<BankIndex>>> {
-        let id = bank.identifier();
-        let mut banks = self.banks.lock().await;
-        if let Some(ix) = banks.get(id) {
-            return Ok(Arc::clone(ix));
-        }
-        let mut ix = BankIndex::new(matches!(kind(bank)?, Kind::Keyword));
-        for (key, value) in self.store.scan_prefix(&self.doc_prefix(id)).await? {
-            match serde_json::from_str::<StoredDocument>(&value) {
-                Ok(doc) => ix.put(doc),
-                Err(e) => tracing::warn!("memory bank `{id}`: ignoring unreadable document row `{key}`: {e}"),
-            }
-        }
-        let ix = Arc::new(RwLock::new(ix));
-        banks.insert(id.to_owned(), Arc::clone(&ix));
-        Ok(ix)
-    }
-
+impl Preparer {
     /// Reads, chunks and embeds every document; nothing is stored yet.
-    async fn prepare(
+    pub async fn prepare(
         &self,
         bank: &MemoryBankDef,
         documents: Vec<MemoryBankDocument>,
@@ -266,6 +213,69 @@ impl MetaReferenceMemory {
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
         Ok(chunks.into_iter().map(|c| StoredChunk { content: c.content, token_count: c.token_count }).collect())
+    }
+}
+
+impl MetaReferenceMemory {
+    pub async fn build(args: BuildArgs) -> Result<Arc<Self>> {
+        let config = MetaReferenceMemoryConfig::parse(&args.config)?;
+        let store = match &config.kvstore {
+            Some(cfg) => crate::kvstore::open(cfg)
+                .await
+                .map_err(|e| Error::config(format!("memory provider `{}`: `kvstore`: {e}", args.provider_id)))?,
+            None => args.deps.store.clone(),
+        };
+        let path = config.tokenizer.clone();
+        let tokenizer = tokio::task::spawn_blocking(move || load_tokenizer(path.as_deref()))
+            .await
+            .map_err(|e| Error::internal(format!("loading the tokenizer failed: {e}")))??;
+        Ok(Arc::new(Self {
+            prefix: format!("memory:{}:", args.provider_id),
+            provider_id: args.provider_id,
+            store,
+            prep: Preparer {
+                limits: FetchLimits {
+                    allow_private: config.allow_private_urls,
+                    max_bytes: config.max_document_bytes,
+                    timeout: Duration::from_secs_f64(config.fetch_timeout_seconds),
+                },
+                tokenizer,
+                embedders: Embedders::new(args.deps.models.clone()),
+            },
+            exact_search_limit: config.exact_search_limit,
+            banks: tokio::sync::Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn bank_key(&self, bank_id: &str) -> String {
+        format!("{}bank:{bank_id}", self.prefix)
+    }
+
+    fn doc_prefix(&self, bank_id: &str) -> String {
+        format!("{}doc:{bank_id}\u{1}", self.prefix)
+    }
+
+    fn doc_key(&self, bank_id: &str, doc_id: &str) -> String {
+        format!("{}{doc_id}", self.doc_prefix(bank_id))
+    }
+
+    /// The bank's index, read from the store on first use in this process.
+    async fn index(&self, bank: &MemoryBankDef) -> Result<Arc<RwLock<BankIndex>>> {
+        let id = bank.identifier();
+        let mut banks = self.banks.lock().await;
+        if let Some(ix) = banks.get(id) {
+            return Ok(Arc::clone(ix));
+        }
+        let mut ix = BankIndex::new(matches!(kind(bank)?, Kind::Keyword));
+        for (key, value) in self.store.scan_prefix(&self.doc_prefix(id)).await? {
+            match serde_json::from_str::<StoredDocument>(&value) {
+                Ok(doc) => ix.put(doc),
+                Err(e) => tracing::warn!("memory bank `{id}`: ignoring unreadable document row `{key}`: {e}"),
+            }
+        }
+        let ix = Arc::new(RwLock::new(ix));
+        banks.insert(id.to_owned(), Arc::clone(&ix));
+        Ok(ix)
     }
 
     /// Writes prepared documents and puts them in the index. If a write fails, the rows
@@ -340,7 +350,7 @@ impl MemoryProvider for MetaReferenceMemory {
 
     async fn register_memory_bank(&self, bank: &MemoryBankDef) -> Result<()> {
         if let Kind::Vector { model, .. } = kind(bank)? {
-            self.embedders.check(model).await?;
+            self.prep.embedders.check(model).await?;
         }
         let key = self.bank_key(bank.identifier());
         if let Some(existing) = self.store.get(&key).await? {
@@ -372,7 +382,7 @@ impl MemoryProvider for MetaReferenceMemory {
         _ttl_seconds: Option<i64>,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let prepared = self.prepare(bank, documents, ctx).await?;
+        let prepared = self.prep.prepare(bank, documents, ctx).await?;
         self.commit(bank, prepared).await
     }
 
@@ -394,7 +404,7 @@ impl MemoryProvider for MetaReferenceMemory {
                 )));
             }
         }
-        let prepared = self.prepare(bank, documents, ctx).await?;
+        let prepared = self.prep.prepare(bank, documents, ctx).await?;
         self.commit(bank, prepared).await
     }
 
@@ -430,7 +440,7 @@ impl MemoryProvider for MetaReferenceMemory {
         let ix = self.index(bank).await?;
         let hits = match kind {
             Kind::Vector { model, .. } => {
-                let q = self.embedders.embed(model, vec![text], ctx).await?.into_iter().next().unwrap_or_default();
+                let q = self.prep.embedders.embed(model, vec![text], ctx).await?.into_iter().next().unwrap_or_default();
                 let (hits, wants_ann) = ix.read().await.nearest(&q, params.max_chunks, self.exact_search_limit);
                 if wants_ann {
                     start_ann_build(bank.identifier(), &ix).await;

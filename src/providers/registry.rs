@@ -466,9 +466,11 @@ fn memory_specs() -> Vec<ProviderSpec> {
                 "db": String, required true; "database name",
                 "user": String, required true; "user name",
                 "password": String, required true; "password",
+                "allow_private_urls": Boolean = "false"; "let documents be fetched from private, loopback and link-local addresses",
+                "tokenizer": String; "path to a Llama 3 tokenizer.model for chunking; unset: the one in llama_models",
             },
-            note: not_yet,
-            build: None,
+            note: "",
+            build: Some(crate::memory::build_pgvector),
         },
         ProviderSpec {
             api,
