@@ -517,3 +517,56 @@ async fn partial_messages_continue_until_max_infer_iters() {
     let lens: Vec<usize> = r.model.requests().iter().map(|q| q.messages.len()).collect();
     assert_eq!(lens, [2, 3, 4]);
 }
+
+/// Keeps every telemetry event it is given.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<llama_stack_rs::types::telemetry::Event>>);
+
+#[async_trait::async_trait]
+impl llama_stack_rs::providers::telemetry::TelemetryProvider for Recorder {
+    async fn log_event(&self, event: llama_stack_rs::types::telemetry::Event) -> llama_stack_rs::error::Result<()> {
+        self.0.lock().unwrap().push(event);
+        Ok(())
+    }
+    async fn get_trace(&self, _: &str) -> llama_stack_rs::error::Result<llama_stack_rs::types::telemetry::Trace> {
+        Err(llama_stack_rs::Error::invalid("not kept"))
+    }
+}
+
+#[tokio::test]
+async fn one_turn_reads_as_one_trace_with_its_steps_as_child_spans() {
+    use llama_stack_rs::types::telemetry::{Event, StructuredLogPayload};
+
+    let r = rig().await;
+    let (agent, session) = agent_and_session(&r, json!({"input_shields": ["no_bombs"]})).await;
+    r.model.push(say("Hello there"));
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let tracer = llama_stack_rs::telemetry::Tracer::start(recorder.clone());
+    let root = tracer.root("/agents/turn/create", None);
+    let ctx = RequestContext::default().within(&root);
+    let stream = r.agents.create_turn(turn_request(&agent, &session, user("hi")), ctx).await.unwrap();
+    let events: Vec<_> = futures::StreamExt::collect::<Vec<_>>(stream).await;
+    assert!(events.iter().all(Result::is_ok));
+    drop(root);
+    tracer.flush().await;
+
+    // span id -> (name, parent span id), all in the root's trace.
+    let mut spans = std::collections::HashMap::new();
+    let mut trace_ids = std::collections::HashSet::new();
+    for event in recorder.0.lock().unwrap().iter() {
+        if let Event::StructuredLog(s) = event {
+            trace_ids.insert(s.trace_id.clone());
+            if let StructuredLogPayload::SpanStart(start) = &s.payload {
+                spans.insert(s.span_id.clone(), (start.name.clone(), start.parent_span_id.clone()));
+            }
+        }
+    }
+    assert_eq!(trace_ids.len(), 1, "{trace_ids:?}");
+    let parent_name = |name: &str| -> Option<String> {
+        let (_, parent) = spans.values().find(|(n, _)| n == name)?;
+        spans.get(parent.as_ref()?).map(|(n, _)| n.clone())
+    };
+    assert_eq!(parent_name("agents.turn").as_deref(), Some("/agents/turn/create"));
+    assert_eq!(parent_name("agents.shield_call").as_deref(), Some("agents.turn"));
+    assert_eq!(parent_name("agents.inference").as_deref(), Some("agents.turn"));
+}

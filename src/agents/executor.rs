@@ -13,6 +13,7 @@ use super::tools::{self, Tool, ToolContext};
 use super::{Agents, new_id, retrieval};
 use crate::error::{Error, Result};
 use crate::providers::RequestContext;
+use crate::telemetry::{SpanGuard, attributes};
 use crate::types::agents::{
     AgentConfig, AgentTool, AgentTurnResponseEventPayload, AgentTurnResponseStepCompletePayload,
     AgentTurnResponseStepProgressPayload, AgentTurnResponseStepStartPayload, AgentTurnResponseStreamChunk,
@@ -55,6 +56,7 @@ pub(super) async fn run(job: TurnJob, events: Events) {
     let _guard = agents.locks.lock(&key).await;
     let mut turn = Executor::new(job, events.clone());
     if let Err(e) = turn.execute().await {
+        turn.turn_span.fail();
         tracing::warn!("agent turn failed: {e}");
         let _ = events.send(Err(e)).await;
     }
@@ -155,7 +157,11 @@ struct Executor {
     config: AgentConfig,
     session: SessionInfo,
     request: CreateAgentTurnRequest,
+    /// The request's context inside the turn's span: inference, shields, retrieval and tools run
+    /// as child spans of the turn, so one turn reads as one trace.
     ctx: RequestContext,
+    /// Open for the whole turn; ends when the executor is dropped.
+    turn_span: SpanGuard,
     events: Events,
     turn_id: String,
     steps: Vec<Step>,
@@ -171,12 +177,17 @@ enum Outcome {
 
 impl Executor {
     fn new(job: TurnJob, events: Events) -> Self {
+        let turn_span = job.ctx.span_with(
+            "agents.turn",
+            attributes([("agent_id", job.request.agent_id.as_str()), ("session_id", job.request.session_id.as_str())]),
+        );
         Self {
             agents: job.agents,
             config: job.config,
             session: job.session,
             request: job.request,
-            ctx: job.ctx,
+            ctx: job.ctx.within(&turn_span),
+            turn_span,
             events,
             turn_id: new_id(),
             steps: Vec::new(),
@@ -376,10 +387,11 @@ impl Executor {
         let mut meta = JsonObject::new();
         meta.insert("touchpoint".into(), Value::String(touchpoint.to_owned()));
         self.step_start(StepType::ShieldCall, &step_id, meta).await;
+        let span = self.ctx.span_with("agents.shield_call", attributes([("touchpoint", touchpoint)]));
         let runs = shields.iter().map(|id| {
             let table = Arc::clone(&self.agents.shields);
             let messages = messages.to_vec();
-            let ctx = self.ctx.clone();
+            let ctx = self.ctx.within(&span);
             async move {
                 let (shield, provider) = table.resolve(id).await?;
                 provider.run_shield(&shield, messages, JsonObject::new(), &ctx).await
@@ -418,6 +430,8 @@ impl Executor {
         let step_id = new_id();
         let started_at = Timestamp::now();
         self.step_start(StepType::MemoryRetrieval, &step_id, JsonObject::new()).await;
+        let span = self.ctx.span("agents.memory_retrieval");
+        let ctx = self.ctx.within(&span);
         let found = retrieval::retrieve(
             &self.agents,
             &self.config,
@@ -426,9 +440,10 @@ impl Executor {
             memory,
             messages,
             attachments,
-            &self.ctx,
+            &ctx,
         )
-        .await?;
+        .await;
+        let found = span.record(found)?;
         let inserted = if found.context.is_empty() {
             InterleavedTextMedia::Text(String::new())
         } else {
@@ -469,8 +484,9 @@ impl Executor {
             stream: Some(true),
             logprobs: None,
         };
+        let span = self.ctx.span_with("agents.inference", attributes([("model_id", self.config.model.as_str())]));
         let (model, provider) = self.agents.models.resolve(&self.config.model).await?;
-        let mut stream = provider.chat_completion_stream(&model, request, &self.ctx).await?;
+        let mut stream = provider.chat_completion_stream(&model, request, &self.ctx.within(&span)).await?;
         let mut content = String::new();
         let mut tool_calls: Vec<ToolCall> = Vec::new();
         let mut stop_reason = None;
@@ -559,9 +575,11 @@ impl Executor {
         if let Err(e) = tokio::fs::create_dir_all(&work_dir).await {
             return Err(Error::internal(format!("cannot create the tool working directory: {e}")));
         }
-        let tool_ctx = ToolContext { work_dir, request: self.ctx.clone() };
         let mut responses = Vec::with_capacity(calls.len());
         for (call, (_, tool)) in calls.iter().zip(&runnable) {
+            let span =
+                self.ctx.span_with("agents.tool_execution", attributes([("tool_name", call.tool_name.as_str())]));
+            let tool_ctx = ToolContext { work_dir: work_dir.clone(), request: self.ctx.within(&span) };
             let delta = ToolCallDelta {
                 content: ToolCallDeltaContent::Call(call.clone()),
                 parse_status: ToolCallParseStatus::Success,
