@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llama_stack_rs::config::StackRunConfig;
-use llama_stack_rs::server::{self, ServeOptions};
+use llama_stack_rs::server;
 use llama_stack_rs::stack::Stack;
 use serde_json::{Value, json};
+
+mod common;
 
 struct Running {
     base: String,
@@ -26,30 +28,10 @@ impl Running {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn start(yaml: &str) -> Running {
     let config = StackRunConfig::from_yaml(yaml, "test").unwrap();
     let stack = Arc::new(Stack::build(config).await.unwrap());
-    let port = free_port();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let opts = ServeOptions { host: Some("127.0.0.1".into()), port, disable_ipv6: true };
-    let task = tokio::spawn(async move {
-        server::serve(stack, opts, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/health")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (base, tx, task) = common::serve_stack(stack).await;
     Running { base, stop: Some(tx), task }
 }
 

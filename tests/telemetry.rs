@@ -18,9 +18,10 @@ use axum::routing::post;
 use llama_stack_rs::api::{self, Args};
 use llama_stack_rs::config::StackRunConfig;
 use llama_stack_rs::providers::RequestContext;
-use llama_stack_rs::server::{self, ServeOptions};
 use llama_stack_rs::stack::Stack;
 use serde_json::{Value, json};
+
+mod common;
 
 /// A completions service in Together's wire format (OpenAI-style `/v1/completions`).
 async fn completions(Json(body): Json<Value>) -> Response {
@@ -126,24 +127,8 @@ fn meta_reference(dir: &std::path::Path) -> Value {
 }
 
 async fn serve(stack: Arc<Stack>) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let opts = ServeOptions { host: Some("127.0.0.1".into()), port, disable_ipv6: true };
-    tokio::spawn(async move {
-        server::serve(stack, opts, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/health")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (base, tx)
+    let (base, stop, _task) = common::serve_stack(stack).await;
+    (base, stop)
 }
 
 fn chat(stream: bool) -> Value {

@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -18,9 +17,10 @@ use axum::routing::post;
 use llama_stack_rs::config::StackRunConfig;
 use llama_stack_rs::kvstore::KvStoreConfig;
 use llama_stack_rs::providers::RequestContext;
-use llama_stack_rs::server::{self, ServeOptions};
 use llama_stack_rs::stack::Stack;
 use serde_json::{Value, json};
+
+mod common;
 
 const CONFIG_KEY: &str = "SEKRIT-config-key-7f3a";
 const HEADER_KEY: &str = "SEKRIT-header-key-91cc";
@@ -101,24 +101,8 @@ metadata_store:
 }
 
 async fn serve(stack: Arc<Stack>) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let opts = ServeOptions { host: Some("127.0.0.1".into()), port, disable_ipv6: true };
-    tokio::spawn(async move {
-        server::serve(stack, opts, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/health")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (base, tx)
+    let (base, stop, _task) = common::serve_stack(stack).await;
+    (base, stop)
 }
 
 /// Everything a client sees from a few requests that carry the secrets.

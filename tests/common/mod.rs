@@ -82,3 +82,28 @@ pub fn kinds(events: &[Result<ChatCompletionResponseStreamChunk, Error>]) -> Vec
         })
         .collect()
 }
+
+/// A stack served over HTTP on a free port of 127.0.0.1: its base URL once `/health` answers,
+/// the sender that stops it (sending or dropping it), and the server's task.
+pub async fn serve_stack(
+    stack: Arc<llama_stack_rs::stack::Stack>,
+) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = llama_stack_rs::server::ServeOptions { host: Some("127.0.0.1".into()), port, disable_ipv6: true };
+    let task = tokio::spawn(async move {
+        llama_stack_rs::server::serve(stack, opts, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/health")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    (base, tx, task)
+}

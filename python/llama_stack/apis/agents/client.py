@@ -36,7 +36,7 @@ from llama_stack.apis.agents.agents import (
     WolframAlphaToolDefinition,
 )
 from llama_stack.apis.agents.event_logger import EventLogger
-from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status, sse_events
+from llama_stack.distribution.utils.client import HttpApiClient, encodable_dict
 from llama_stack.distribution.utils.command_line import cprint, run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -47,27 +47,15 @@ async def get_client_impl(config: RemoteProviderConfig, _deps: Any) -> Agents:
     return AgentsClient(config.url)
 
 
-class AgentsClient(Agents):
+class AgentsClient(HttpApiClient, Agents):
     """Calls ``/agents/*`` of the server at ``base_url``."""
 
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    async def _post(self, route: str, body: Any) -> Any:
-        async with async_client() as client:
-            response = await client.post(
-                f"{self.base_url}{route}", json=body, headers=JSON_HEADERS, timeout=self.timeout
-            )
-            raise_for_status(response)
-            return response.json()
-
     async def create_agent(self, agent_config: AgentConfig) -> AgentCreateResponse:
-        j = await self._post("/agents/create", {"agent_config": encodable_dict(agent_config)})
+        j = await self._post_json("/agents/create", {"agent_config": encodable_dict(agent_config)})
         return AgentCreateResponse(**j)
 
     async def create_agent_session(self, agent_id: str, session_name: str) -> AgentSessionCreateResponse:
-        j = await self._post("/agents/session/create", {"agent_id": agent_id, "session_name": session_name})
+        j = await self._post_json("/agents/session/create", {"agent_id": agent_id, "session_name": session_name})
         return AgentSessionCreateResponse(**j)
 
     def create_agent_turn(  # type: ignore[override]
@@ -87,10 +75,8 @@ class AgentsClient(Agents):
         return self._stream_agent_turn(request)
 
     async def _stream_agent_turn(self, request: AgentTurnCreateRequest) -> AsyncIterator[AgentTurnResponseStreamChunk]:
-        async with async_client() as client:
-            url = f"{self.base_url}/agents/turn/create"
-            async for event in sse_events(client, url, encodable_dict(request), self.timeout):
-                yield AgentTurnResponseStreamChunk(**event)
+        async for event in self._stream_events("/agents/turn/create", encodable_dict(request)):
+            yield AgentTurnResponseStreamChunk(**event)
 
 
 async def _run_agent(

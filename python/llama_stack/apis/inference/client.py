@@ -32,7 +32,7 @@ from llama_stack.apis.inference.inference import (
     Inference,
     LogProbConfig,
 )
-from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status, sse_events
+from llama_stack.distribution.utils.client import ProviderHttpClient, encodable_dict
 from llama_stack.distribution.utils.command_line import cprint, run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -43,18 +43,8 @@ async def get_client_impl(config: RemoteProviderConfig, _deps: Any) -> Inference
     return InferenceClient(config.url)
 
 
-class InferenceClient(Inference):
+class InferenceClient(ProviderHttpClient, Inference):
     """Calls ``/inference/*`` of the server at ``base_url``."""
-
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
 
     def completion(  # type: ignore[override]
         self,
@@ -103,17 +93,11 @@ class InferenceClient(Inference):
         return await self._post("/inference/embeddings", body, EmbeddingsResponse)
 
     async def _post(self, route: str, request: Union[Any, Dict[str, Any]], result: Any) -> Any:
-        async with async_client() as client:
-            response = await client.post(
-                f"{self.base_url}{route}", json=encodable_dict(request), headers=JSON_HEADERS, timeout=self.timeout
-            )
-            raise_for_status(response)
-            return result(**response.json())
+        return result(**await self._post_json(route, encodable_dict(request)))
 
     async def _stream(self, route: str, request: Any, chunk: Any) -> AsyncIterator[Any]:
-        async with async_client() as client:
-            async for event in sse_events(client, f"{self.base_url}{route}", encodable_dict(request), self.timeout):
-                yield chunk(**event)
+        async for event in self._stream_events(route, encodable_dict(request)):
+            yield chunk(**event)
 
 
 async def run_main(host: str, port: int, stream: bool, model: Optional[str], logprobs: bool) -> None:

@@ -7,39 +7,23 @@ from typing import Dict, List
 
 
 from llama_stack.apis.inspect.inspect import HealthInfo, Inspect, ProviderInfo, RouteInfo
-from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, raise_for_status
+from llama_stack.distribution.utils.client import ProviderHttpClient
 from llama_stack.distribution.utils.command_line import cprint, run
 
 __all__ = ["InspectClient", "main"]
 
 
-class InspectClient(Inspect):
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    async def _get(self, route: str) -> object:
-        async with async_client() as client:
-            response = await client.get(f"{self.base_url}{route}", headers=JSON_HEADERS, timeout=self.timeout)
-            raise_for_status(response)
-            return response.json()
-
+class InspectClient(ProviderHttpClient, Inspect):
     async def list_providers(self) -> Dict[str, List[ProviderInfo]]:
-        j = await self._get("/providers/list")
+        j = await self._get_json("/providers/list")
         return {api: [ProviderInfo(**p) for p in providers] for api, providers in j.items()}  # type: ignore[attr-defined]
 
     async def list_routes(self) -> Dict[str, List[RouteInfo]]:
-        j = await self._get("/routes/list")
+        j = await self._get_json("/routes/list")
         return {route: [RouteInfo(**r) for r in infos] for route, infos in j.items()}  # type: ignore[attr-defined]
 
     async def health(self) -> HealthInfo:
-        j = await self._get("/health")
+        j = await self._get_json("/health")
         return HealthInfo(**j)  # type: ignore[arg-type]
 
 

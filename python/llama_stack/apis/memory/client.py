@@ -14,7 +14,7 @@ from llama_models.llama3.api.datatypes import URL, InterleavedTextMedia
 from llama_stack.apis.memory.memory import Memory, MemoryBankDocument, QueryDocumentsResponse
 from llama_stack.apis.memory_banks.client import MemoryBanksClient
 from llama_stack.apis.memory_banks.memory_banks import VectorMemoryBankDef
-from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import ProviderHttpClient, encodable_dict
 from llama_stack.distribution.utils.command_line import run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -25,17 +25,7 @@ async def get_client_impl(config: RemoteProviderConfig, _deps: Any) -> Memory:
     return MemoryClient(config.url)
 
 
-class MemoryClient(Memory):
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
+class MemoryClient(ProviderHttpClient, Memory):
     async def insert_documents(
         self,
         bank_id: str,
@@ -45,9 +35,7 @@ class MemoryClient(Memory):
         body: Dict[str, Any] = {"bank_id": bank_id, "documents": [encodable_dict(d) for d in documents]}
         if ttl_seconds is not None:
             body["ttl_seconds"] = ttl_seconds
-        async with async_client() as client:
-            r = await client.post(f"{self.base_url}/memory/insert", json=body, headers=JSON_HEADERS, timeout=self.timeout)
-            raise_for_status(r)
+        await self._post_only("/memory/insert", body)
 
     async def query_documents(
         self,
@@ -56,10 +44,7 @@ class MemoryClient(Memory):
         params: Optional[Dict[str, Any]] = None,
     ) -> QueryDocumentsResponse:
         body = {"bank_id": bank_id, "query": encodable_dict(query), "params": params}
-        async with async_client() as client:
-            r = await client.post(f"{self.base_url}/memory/query", json=body, headers=JSON_HEADERS, timeout=self.timeout)
-            raise_for_status(r)
-            return QueryDocumentsResponse(**r.json())
+        return QueryDocumentsResponse(**await self._post_json("/memory/query", body))
 
 
 def _data_url_from_file(path: Path) -> URL:

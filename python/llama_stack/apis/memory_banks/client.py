@@ -16,7 +16,7 @@ from llama_stack.apis.memory_banks.memory_banks import (
     MemoryBankType,
     VectorMemoryBankDef,
 )
-from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import ProviderHttpClient, encodable_dict
 from llama_stack.distribution.utils.command_line import cprint, run
 
 __all__ = ["MemoryBanksClient", "deserialize_memory_bank_def", "main"]
@@ -41,45 +41,15 @@ def deserialize_memory_bank_def(j: Optional[Dict[str, Any]]) -> Optional[MemoryB
     return cls(**j)
 
 
-class MemoryBanksClient(MemoryBanks):
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
+class MemoryBanksClient(ProviderHttpClient, MemoryBanks):
     async def list_memory_banks(self) -> List[MemoryBankDefWithProvider]:
-        async with async_client() as client:
-            response = await client.get(
-                f"{self.base_url}/memory_banks/list", headers=JSON_HEADERS, timeout=self.timeout
-            )
-            raise_for_status(response)
-            return [deserialize_memory_bank_def(x) for x in response.json()]  # type: ignore[misc]
+        return [deserialize_memory_bank_def(x) for x in await self._get_json("/memory_banks/list")]  # type: ignore[misc]
 
     async def register_memory_bank(self, memory_bank: MemoryBankDefWithProvider) -> None:
-        async with async_client() as client:
-            response = await client.post(
-                f"{self.base_url}/memory_banks/register",
-                json={"memory_bank": encodable_dict(memory_bank)},
-                headers=JSON_HEADERS,
-                timeout=self.timeout,
-            )
-            raise_for_status(response)
+        await self._post_only("/memory_banks/register", {"memory_bank": encodable_dict(memory_bank)})
 
     async def get_memory_bank(self, identifier: str) -> Optional[MemoryBankDefWithProvider]:
-        async with async_client() as client:
-            response = await client.get(
-                f"{self.base_url}/memory_banks/get",
-                params={"identifier": identifier},
-                headers=JSON_HEADERS,
-                timeout=self.timeout,
-            )
-            raise_for_status(response)
-            return deserialize_memory_bank_def(response.json())
+        return deserialize_memory_bank_def(await self._get_json("/memory_banks/get", {"identifier": identifier}))
 
 
 async def run_main(host: str, port: int, stream: bool) -> None:

@@ -7,50 +7,22 @@ from typing import List, Optional
 
 
 from llama_stack.apis.models.models import ModelDefWithProvider, Models
-from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import ProviderHttpClient, encodable_dict
 from llama_stack.distribution.utils.command_line import cprint, run
 
 __all__ = ["ModelsClient", "main"]
 
 
-class ModelsClient(Models):
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
+class ModelsClient(ProviderHttpClient, Models):
     async def list_models(self) -> List[ModelDefWithProvider]:
-        async with async_client() as client:
-            response = await client.get(f"{self.base_url}/models/list", headers=JSON_HEADERS, timeout=self.timeout)
-            raise_for_status(response)
-            return [ModelDefWithProvider(**x) for x in response.json()]
+        return [ModelDefWithProvider(**x) for x in await self._get_json("/models/list")]
 
     async def register_model(self, model: ModelDefWithProvider) -> None:
-        async with async_client() as client:
-            response = await client.post(
-                f"{self.base_url}/models/register",
-                json={"model": encodable_dict(model)},
-                headers=JSON_HEADERS,
-                timeout=self.timeout,
-            )
-            raise_for_status(response)
+        await self._post_only("/models/register", {"model": encodable_dict(model)})
 
     async def get_model(self, identifier: str) -> Optional[ModelDefWithProvider]:
-        async with async_client() as client:
-            response = await client.get(
-                f"{self.base_url}/models/get",
-                params={"identifier": identifier},
-                headers=JSON_HEADERS,
-                timeout=self.timeout,
-            )
-            raise_for_status(response)
-            j = response.json()
-            return None if j is None else ModelDefWithProvider(**j)
+        j = await self._get_json("/models/get", {"identifier": identifier})
+        return None if j is None else ModelDefWithProvider(**j)
 
 
 async def run_main(host: str, port: int, stream: bool) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 from llama_models.llama3.api.datatypes import URL, ImageMedia, Message, UserMessage
 
 from llama_stack.apis.safety.safety import RunShieldResponse, Safety
-from llama_stack.distribution.utils.client import async_client, DEFAULT_TIMEOUT, JSON_HEADERS, encodable_dict, raise_for_status
+from llama_stack.distribution.utils.client import ProviderHttpClient, encodable_dict
 from llama_stack.distribution.utils.command_line import cprint, run
 from llama_stack.providers.datatypes import RemoteProviderConfig
 
@@ -20,29 +20,14 @@ async def get_client_impl(config: RemoteProviderConfig, _deps: Any) -> Safety:
     return SafetyClient(config.url)
 
 
-class SafetyClient(Safety):
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
+class SafetyClient(ProviderHttpClient, Safety):
     async def run_shield(
         self, shield_type: str, messages: List[Message], params: Optional[Dict[str, Any]] = None
     ) -> RunShieldResponse:
         body: Dict[str, Any] = {"shield_type": shield_type, "messages": [encodable_dict(m) for m in messages]}
         if params is not None:
             body["params"] = params
-        async with async_client() as client:
-            response = await client.post(
-                f"{self.base_url}/safety/run_shield", json=body, headers=JSON_HEADERS, timeout=self.timeout
-            )
-            raise_for_status(response)
-            return RunShieldResponse(**response.json())
+        return RunShieldResponse(**await self._post_json("/safety/run_shield", body))
 
 
 async def run_main(host: str, port: int, image_path: Optional[str] = None) -> None:

@@ -70,3 +70,50 @@ async def sse_events(
                 message = error.get("message") or error.get("detail") if isinstance(error, dict) else error
                 raise RuntimeError(f"the server failed while streaming: {message}")
             yield event
+
+
+class HttpApiClient:
+    """Where a stack's server is and how long to wait for it, with the JSON calls every API
+    client makes: a failed request raises ``httpx.HTTPStatusError`` naming the server's error."""
+
+    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    async def _send(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
+        async with async_client() as client:
+            response = await client.request(
+                method, f"{self.base_url}{route}", headers=JSON_HEADERS, timeout=self.timeout, **kwargs
+            )
+            raise_for_status(response)
+            return response
+
+    async def _get_json(self, route: str, params: Optional[Dict[str, Any]] = None) -> Any:
+        """GETs ``route`` (with ``params`` as its query) and returns the decoded answer."""
+        response = await self._send("GET", route, params=params)
+        return response.json()
+
+    async def _post_json(self, route: str, body: Any) -> Any:
+        """POSTs ``body`` to ``route`` and returns the decoded answer."""
+        response = await self._send("POST", route, json=body)
+        return response.json()
+
+    async def _post_only(self, route: str, body: Any) -> None:
+        """POSTs ``body`` to ``route`` for its effect; the answer's body is not read as JSON."""
+        await self._send("POST", route, json=body)
+
+    async def _stream_events(self, route: str, body: Any) -> AsyncIterator[Dict[str, Any]]:
+        """POSTs ``body`` to ``route`` and yields each server-sent event, decoded."""
+        async with async_client() as client:
+            async for event in sse_events(client, f"{self.base_url}{route}", body, self.timeout):
+                yield event
+
+
+class ProviderHttpClient(HttpApiClient):
+    """An API client a stack may also use as a remote provider: nothing to set up or tear down."""
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
