@@ -1,7 +1,7 @@
 //! Key-value stores for state that must outlive a process (registrations, agents, sessions).
 //! Several server processes may share one store; that is how a deployment scales out.
 
-mod postgres;
+pub(crate) mod postgres;
 mod redis;
 mod sqlite;
 

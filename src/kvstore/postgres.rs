@@ -108,32 +108,58 @@ fn connection_lost(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// Where a Postgres server is and who to log in as.
+pub(crate) struct PgAddress<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub db: &'a str,
+    pub user: &'a str,
+    pub password: Option<&'a str>,
+}
+
+/// A small connection pool to `addr` whose waits are all bounded: the TCP connect and the
+/// handshake by `CONNECT_TIMEOUT`, waiting for a free connection by `wait`. `what` names the
+/// pool's user in the error.
+pub(crate) fn pool(addr: &PgAddress<'_>, wait: Duration, what: &str) -> Result<Pool> {
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(addr.host)
+        .port(addr.port)
+        .dbname(addr.db)
+        .user(addr.user)
+        .application_name("llama-stack")
+        .connect_timeout(CONNECT_TIMEOUT);
+    if let Some(password) = addr.password {
+        pg.password(password);
+    }
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .runtime(Runtime::Tokio1)
+        // The connect timeout above covers only the TCP connect; this bounds the handshake too.
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .wait_timeout(Some(wait))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| Error::internal(format!("{what} pool: {e}")))
+}
+
 impl PostgresKvStore {
     /// Connects, then creates the table if it is missing, so a wrong address, credentials or
     /// database fails at start-up rather than on the first request.
     pub async fn open(config: &PostgresKvConfig) -> Result<Self> {
         let table = validate_table_name(&config.table_name)?;
         let addr = format!("{}:{}/{}", config.host, config.port, config.db);
-        let mut pg = tokio_postgres::Config::new();
-        pg.host(&config.host)
-            .port(config.port)
-            .dbname(&config.db)
-            .user(&config.user)
-            .application_name("llama-stack")
-            .connect_timeout(CONNECT_TIMEOUT);
-        if let Some(password) = &config.password {
-            pg.password(password);
-        }
-        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            // The connect timeout above covers only the TCP connect; this bounds the handshake too.
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .wait_timeout(Some(QUERY_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| Error::internal(format!("postgres kv store pool: {e}")))?;
+        let pool = pool(
+            &PgAddress {
+                host: &config.host,
+                port: config.port,
+                db: &config.db,
+                user: &config.user,
+                password: config.password.as_deref(),
+            },
+            QUERY_TIMEOUT,
+            "postgres kv store",
+        )?;
         let store = Self { pool, addr, sql: Statements::new(table) };
         store.create_table(table).await?;
         Ok(store)

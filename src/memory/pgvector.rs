@@ -15,10 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::chunk::load_tokenizer;
@@ -33,9 +32,7 @@ use crate::types::common::{InterleavedTextMedia, JsonObject};
 use crate::types::memory::{Chunk, MemoryBankDocument, QueryDocumentsResponse};
 use crate::types::memory_banks::MemoryBankDef;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
-const POOL_SIZE: usize = 4;
 const BANKS_TABLE: &str = "lsrs_memory_banks";
 
 fn default_host() -> String {
@@ -127,23 +124,17 @@ impl PgVectorMemory {
         let config: PgVectorConfig = serde_json::from_value(serde_json::Value::Object(cleaned))
             .map_err(|e| Error::config(format!("memory provider `{}` (remote::pgvector): {e}", args.provider_id)))?;
         let addr = format!("{}:{}/{}", config.host, config.port, config.db);
-        let mut pg = tokio_postgres::Config::new();
-        pg.host(&config.host)
-            .port(config.port)
-            .dbname(&config.db)
-            .user(&config.user)
-            .password(&config.password)
-            .application_name("llama-stack")
-            .connect_timeout(CONNECT_TIMEOUT);
-        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .wait_timeout(Some(QUERY_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| Error::internal(format!("pgvector pool: {e}")))?;
+        let pool = crate::kvstore::postgres::pool(
+            &crate::kvstore::postgres::PgAddress {
+                host: &config.host,
+                port: config.port,
+                db: &config.db,
+                user: &config.user,
+                password: Some(&config.password),
+            },
+            QUERY_TIMEOUT,
+            "pgvector",
+        )?;
         let path = config.tokenizer.clone();
         let tokenizer = tokio::task::spawn_blocking(move || load_tokenizer(path.as_deref()))
             .await
