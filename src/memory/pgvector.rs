@@ -23,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use super::chunk::load_tokenizer;
 use super::embedder::Embedders;
 use super::fetch::FetchLimits;
-use super::provider::{Kind, Preparer, QueryParams, kind};
+use super::provider::{Kind, Preparer, QueryParams, kind, query_text};
 use crate::error::{Error, Result};
 use crate::providers::RequestContext;
 use crate::providers::memory::MemoryProvider;
@@ -420,10 +420,7 @@ impl MemoryProvider for PgVectorMemory {
     ) -> Result<QueryDocumentsResponse> {
         let params = QueryParams::parse(params.as_ref())?;
         let model = vector_bank(bank)?;
-        let text = query.as_text(" ");
-        if text.trim().is_empty() {
-            return Err(Error::field(&["body", "query"], "must hold some text", "value_error"));
-        }
+        let text = query_text(&query)?;
         let mut out = QueryDocumentsResponse { chunks: Vec::new(), scores: Vec::new() };
         let table = table_name(&self.provider_id, bank.identifier());
         let client = self.client().await?;

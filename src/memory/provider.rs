@@ -62,6 +62,15 @@ pub struct QueryParams {
     pub score_threshold: Option<f64>,
 }
 
+/// The text a query searches for; a query with none is refused, naming the field.
+pub(super) fn query_text(query: &InterleavedTextMedia) -> Result<String> {
+    let text = query.as_text(" ");
+    if text.trim().is_empty() {
+        return Err(Error::field(&["body", "query"], "must hold some text", "value_error"));
+    }
+    Ok(text)
+}
+
 impl QueryParams {
     pub fn parse(params: Option<&JsonObject>) -> Result<Self> {
         let mut out = Self { max_chunks: DEFAULT_MAX_CHUNKS, score_threshold: None };
@@ -433,10 +442,7 @@ impl MemoryProvider for MetaReferenceMemory {
     ) -> Result<QueryDocumentsResponse> {
         let params = QueryParams::parse(params.as_ref())?;
         let kind = kind(bank)?;
-        let text = query.as_text(" ");
-        if text.trim().is_empty() {
-            return Err(Error::field(&["body", "query"], "must hold some text", "value_error"));
-        }
+        let text = query_text(&query)?;
         let ix = self.index(bank).await?;
         let hits = match kind {
             Kind::Vector { model, .. } => {
