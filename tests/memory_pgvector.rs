@@ -69,11 +69,34 @@ fn run_as(program: &Path) -> Command {
     cmd
 }
 
+/// Copies `<site>/pgserver/pginstall` (whose `bin` is `bin`) and its sibling libraries
+/// `<site>/pgserver.libs`, when there, under `to`, keeping their relative places; returns the new
+/// `bin`.
+fn copy_installation(bin: &Path, to: &Path) -> PathBuf {
+    let install = bin.parent().unwrap();
+    let package = install.parent().unwrap();
+    let site = package.parent().unwrap();
+    let copy = to.join("site");
+    fs::create_dir_all(copy.join(package.file_name().unwrap())).unwrap();
+    let dest = copy.join(package.file_name().unwrap()).join(install.file_name().unwrap());
+    assert!(Command::new("cp").arg("-a").arg(install).arg(&dest).status().unwrap().success());
+    let libs = site.join("pgserver.libs");
+    if libs.is_dir() {
+        assert!(Command::new("cp").arg("-a").arg(&libs).arg(copy.join("pgserver.libs")).status().unwrap().success());
+    }
+    dest.join(bin.file_name().unwrap())
+}
+
 fn start_postgres(bin: &Path) -> Postgres {
     let dir = tempfile::tempdir().unwrap();
     let pwfile = dir.path().join("pwfile");
     fs::write(&pwfile, PASSWORD).unwrap();
     let as_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+    // The server runs as another user when the test runs as root, and that user may not reach the
+    // wheel where it is installed (a virtual environment under /root): copy the installation, with
+    // the libraries its RPATH names (`$ORIGIN/../../../pgserver.libs`), into the test's directory.
+    let bin = if as_root { copy_installation(bin, dir.path()) } else { bin.to_path_buf() };
+    let bin = bin.as_path();
     if as_root {
         let owner = ["postgres", "nobody"]
             .into_iter()
