@@ -253,7 +253,7 @@ def test_build_from_template(env: dict[str, str], tmp_path: Path) -> None:
     cfg = StackRunConfig(**data)
     assert cfg.version == "2" and cfg.image_name == "default"
     assert cfg.docker_image is None and cfg.conda_env is None
-    assert cfg.apis == ["inference", "telemetry"]
+    assert cfg.apis == ["agents", "inference", "memory", "safety", "telemetry"]
     (inference,) = cfg.providers["inference"]
     assert (inference.provider_id, inference.provider_type) == ("embedded", "embedded")
     # The template's values win; every other field carries the catalogue's default.
@@ -263,6 +263,11 @@ def test_build_from_template(env: dict[str, str], tmp_path: Path) -> None:
         "embedding_model": "all-MiniLM-L6-v2",
     }
     assert [(p.provider_id, p.provider_type) for p in cfg.providers["telemetry"]] == [("console", "meta-reference")]
+    assert [(p.provider_id, p.provider_type) for p in cfg.providers["safety"]] == [
+        ("codeshield", "meta-reference/codeshield")
+    ]
+    assert [(p.provider_id, p.provider_type) for p in cfg.providers["memory"]] == [("meta-reference", "meta-reference")]
+    assert [(p.provider_id, p.provider_type) for p in cfg.providers["agents"]] == [("meta-reference", "meta-reference")]
     assert cfg.metadata_store is not None and cfg.metadata_store["type"] == "sqlite"
     assert cfg.metadata_store["db_path"].startswith(str(tmp_path / "cfg"))
 
@@ -271,7 +276,7 @@ def test_build_from_template(env: dict[str, str], tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     cfg = StackRunConfig(**yaml.safe_load(out.read_text()))
     assert cfg.image_name == "mine"
-    assert set(cfg.providers) == {"inference", "memory", "agents", "telemetry"}
+    assert set(cfg.providers) == {"inference", "memory", "safety", "agents", "telemetry"}
 
 
 UPSTREAM_TEMPLATES = [
@@ -403,7 +408,8 @@ def test_configure_errors_name_the_field(env: dict[str, str], tmp_path: Path) ->
 def test_configure_prompts_on_a_terminal(env: dict[str, str], tmp_path: Path) -> None:
     assert llama(env, *OLLAMA_DEMO_BUILD).returncode == 0
     path = tmp_path / "cfg" / "builds" / "demo-run.yaml"
-    fields = list(_field_defaults("inference", "remote::ollama"))
+    # Every field of each provider is asked in turn: ollama's, then the console telemetry's.
+    fields = list(_field_defaults("inference", "remote::ollama")) + list(_field_defaults("telemetry", "meta-reference"))
     answers = {"port": ["many", "4321"], "url": ["null"]}  # a bad answer is asked again
     lines = [a for name in fields for a in answers.get(name, [""])]
 
