@@ -274,7 +274,8 @@ def parse_duration(s):
     return float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
 
 
-def wrk(port, path, conc, seconds, lua=None, timeout=30):
+def wrk(port, path, conc, seconds, lua=None, timeout=30, keep_output=False):
+    """One wrk point: req/s, p50/p99, errors (and wrk's own output with keep_output, for a script's lines)."""
     cmd = ["wrk", "-t%d" % min(conc, 2), "-c%d" % conc, "-d%ds" % max(1, round(seconds)),
            "--timeout", "%ds" % timeout, "--latency"]
     if lua:
@@ -282,6 +283,8 @@ def wrk(port, path, conc, seconds, lua=None, timeout=30):
     cmd.append("http://127.0.0.1:%d%s" % (port, path))
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout + 30).stdout
     res = {"n": 0, "errors": 0, "rps": float("nan"), "p50": float("nan"), "p99": float("nan"), "seconds": seconds}
+    if keep_output:
+        res["output"] = out
     m = re.search(r"(\d+) requests in ([\d.]+\w+)", out)
     if m:
         res["n"] = int(m.group(1))

@@ -23,12 +23,16 @@ With --models a,b the backend serves only those models and answers any other one
 A chat request to a model whose name contains "tools", sent with tools and not answering a tool
 result, is answered with a call to the first tool (each of its parameters set to "fake"), in
 Ollama's or OpenAI's format; streamed OpenAI calls arrive with their arguments in two pieces.
+With --tool-calls any model does so, and a raw `/api/generate` prompt listing functions the way
+Llama 3.1's JSON tool prompt does (and not ending in an ipython turn) is answered with a call to
+the first function as Llama writes it: `{"type": "function", "name": ..., "parameters": {...}}`.
 
-Usage: fake_backend.py [--port 11434] [--host 127.0.0.1] [--tokens 32] [--dim 384] [--models a,b]
+Usage: fake_backend.py [--port 11434] [--host 127.0.0.1] [--tokens 32] [--dim 384] [--models a,b] [--tool-calls]
 """
 import argparse
 import asyncio
 import json
+import re
 import time
 
 MODELS = [
@@ -131,7 +135,40 @@ def openai_gen(path, model, n, stream):
 
 def wants_tool_call(model, body):
     msgs = body.get("messages") or []
-    return "tools" in model and bool(body.get("tools")) and not (msgs and msgs[-1].get("role") in ("tool", "ipython"))
+    return (("tools" in model or ARGS.tool_calls) and bool(body.get("tools"))
+            and not (msgs and msgs[-1].get("role") in ("tool", "ipython")))
+
+
+FUNCTIONS_MARK = "Here is a list of functions in JSON format"
+HEADER = re.compile(r"<\|start_header_id\|>(\w+)<\|end_header_id\|>")
+
+
+def raw_tool_call(body):
+    """The call text for a raw Llama prompt that lists JSON functions, or None."""
+    prompt = body.get("prompt") or ""
+    if not ARGS.tool_calls or not body.get("raw") or FUNCTIONS_MARK not in prompt:
+        return None
+    roles = HEADER.findall(prompt)
+    if roles and roles[-1] == "assistant":
+        roles.pop()
+    if roles and roles[-1] == "ipython":
+        return None
+    listed = prompt.split(FUNCTIONS_MARK, 1)[1]
+    name = re.search(r'"name":\s*"([^"]+)"', listed)
+    if not name:
+        return None
+    params = re.findall(r'\{\s*"([^"]+)":\s*\{\s*"type":\s*"object"', listed.split('"properties"', 1)[-1].split('"required"', 1)[0])
+    return json.dumps({"type": "function", "name": name.group(1), "parameters": {p: "fake" for p in params}})
+
+
+def raw_tool_answer(model, text, stream):
+    done = {"model": model, "created_at": CREATED, "response": "", "done": True, "done_reason": "stop",
+            "context": []}
+    if not stream:
+        return jresp(dict(done, response=text))
+    lines = [{"model": model, "created_at": CREATED, "response": text, "done": False}, done]
+    body = b"".join(chunk(json.dumps(x).encode() + b"\n") for x in lines) + b"0\r\n\r\n"
+    return http(200, "application/x-ndjson", body, chunked=True)
 
 
 def tool_answer(path, model, body, stream):
@@ -222,6 +259,10 @@ def handle(method, path, headers, raw):
     stream = bool(body.get("stream", default_stream))
     if path in ("/api/chat", "/v1/chat/completions") and wants_tool_call(model, body):
         return tool_answer(path, model, body, stream)
+    if path == "/api/generate":
+        call = raw_tool_call(body)
+        if call is not None:
+            return raw_tool_answer(model, call, stream)
     n = ntokens(body, headers)
     key = (path, model, n, stream)
     r = CACHE.get(key)
@@ -273,6 +314,7 @@ def main():
     p.add_argument("--tokens", type=int, default=32)
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--models", default="", help="comma-separated model names to serve (default: a fixed Llama list)")
+    p.add_argument("--tool-calls", action="store_true", help="answer every request that offers tools with a call")
     ARGS = p.parse_args()
     if ARGS.models:
         MODELS[:] = [m for m in ARGS.models.split(",") if m]
