@@ -1,13 +1,18 @@
 """Agent state across processes: a server killed with SIGKILL in the middle of streamed turns
-restarts with every completed turn and nothing of the interrupted ones, and two servers on one
-Redis (started here on a free port) serve the same agents, sessions and turns."""
+restarts with every completed turn and nothing of the interrupted ones (on sqlite and on
+PostgreSQL), and two servers on one Redis or one PostgreSQL (each started here on a free loopback
+port) serve the same agents, sessions and turns."""
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,8 +109,15 @@ def run_turn(client: LlamaStackClient, agent_id: str, session_id: str, text: str
     return chunks[-1].event.payload.turn
 
 
-def test_sigkill_mid_turn_keeps_every_completed_turn_and_nothing_else(slow_ollama, state_dir, server):
-    store = {"type": "sqlite", "db_path": str(state_dir / "agents.db")}
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_store(request, state_dir: Path) -> dict:
+    if request.param == "sqlite":
+        return {"type": "sqlite", "db_path": str(state_dir / "agents.db")}
+    return postgres_store(request.getfixturevalue("postgres_port"))
+
+
+def test_sigkill_mid_turn_keeps_every_completed_turn_and_nothing_else(slow_ollama, state_dir, server, durable_store):
+    store = durable_store
     cfg = config(state_dir, slow_ollama, store)
     first = server(cfg)
     client = LlamaStackClient(base_url=first.url, max_retries=0)
@@ -160,8 +172,6 @@ def redis_port(tmp_path: Path):
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    import socket
-
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -179,10 +189,115 @@ def redis_port(tmp_path: Path):
     proc.wait()
 
 
-def test_two_servers_on_one_redis_share_agents_sessions_and_turns(slow_ollama, state_dir, server, redis_port):
+PG_USER = "llama"
+PG_PASSWORD = "agents-test-secret"
+
+
+def postgres_bin_dir() -> Path:
+    """Debian keeps the server binaries under /usr/lib/postgresql/<major>/bin, out of PATH."""
+    found = sorted(
+        (Path(d) for d in glob.glob("/usr/lib/postgresql/*/bin") if Path(d, "postgres").is_file()),
+        key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0,
+    )
+    if found:
+        return found[-1]
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(os.path.realpath(initdb)).parent
+    pytest.fail("PostgreSQL server binaries not found: install the Debian package `postgresql` "
+                "(scripts/install-test-services.sh)")
+
+
+def unprivileged_account():
+    """postgres refuses to run as root: then it runs as the `postgres` (or `nobody`) account."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    pytest.fail("running as root, and neither a `postgres` nor a `nobody` account exists to run PostgreSQL as")
+
+
+def as_account(account, argv: list) -> list:
+    # setpriv replaces itself with the program, so the pid is the server's own and signals reach it.
+    if account is None:
+        return argv
+    return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", "--", *argv]
+
+
+@pytest.fixture
+def postgres_port():
+    """A private PostgreSQL server (password authentication over TCP) on a free loopback port."""
+    bin_dir = postgres_bin_dir()
+    # Under /tmp itself: pytest's own temporary directories are closed to other accounts.
+    work = Path(tempfile.mkdtemp(prefix="lsrs-agents-pg-"))
+    (work / "pwfile").write_text(PG_PASSWORD)
+    account = unprivileged_account()
+    if account is not None:
+        for path in (work, work / "pwfile"):
+            os.chown(path, account.pw_uid, account.pw_gid)
+    init = subprocess.run(
+        as_account(account, [str(bin_dir / "initdb"), "-D", str(work / "data"), "-U", PG_USER, "--auth-local=trust",
+                         "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync", f"--pwfile={work / 'pwfile'}"]),
+        cwd=work, capture_output=True, text=True,
+    )
+    if init.returncode != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        pytest.fail(f"initdb failed: {init.stderr}")
+    port = free_port()
+    log = open(work / "postgres.log", "ab")
+    proc = subprocess.Popen(
+        as_account(account, [str(bin_dir / "postgres"), "-D", str(work / "data"), "-k", str(work), "-p", str(port),
+                         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]),
+        cwd=work, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready = subprocess.run([str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-d", "postgres"])
+        if ready.returncode == 0:
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    else:
+        ready = None
+    if ready is None or ready.returncode != 0:
+        proc.kill()
+        proc.wait()
+        text = (work / "postgres.log").read_text(errors="replace")
+        shutil.rmtree(work, ignore_errors=True)
+        pytest.fail(f"PostgreSQL did not start:\n{text[-2000:]}")
+    yield port
+    proc.send_signal(signal.SIGINT)  # fast shutdown: ends open sessions
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def postgres_store(port: int) -> dict:
+    return {"type": "postgres", "host": "127.0.0.1", "port": port, "db": "postgres",
+            "user": PG_USER, "password": PG_PASSWORD, "table_name": "agents_store"}
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def shared_store(request) -> dict:
+    if request.param == "redis":
+        return {"type": "redis", "host": "127.0.0.1", "port": request.getfixturevalue("redis_port")}
+    return postgres_store(request.getfixturevalue("postgres_port"))
+
+
+def test_two_servers_on_one_store_share_agents_sessions_and_turns(slow_ollama, state_dir, server, shared_store):
     SlowOllama.words = 3
     try:
-        store = {"type": "redis", "host": "127.0.0.1", "port": redis_port}
+        store = shared_store
         a = LlamaStackClient(base_url=server(config(state_dir, slow_ollama, store)).url, max_retries=0)
         b = LlamaStackClient(base_url=server(config(state_dir, slow_ollama, store)).url, max_retries=0)
         agent = a.agents.create(agent_config=AGENT).agent_id
@@ -193,6 +308,31 @@ def test_two_servers_on_one_redis_share_agents_sessions_and_turns(slow_ollama, s
             got = client.agents.session.retrieve(agent_id=agent, session_id=session)
             assert [t.turn_id for t in got.turns] == [t1.turn_id, t2.turn_id]
         assert a.agents.turn.retrieve(agent_id=agent, turn_id=t2.turn_id).turn_id == t2.turn_id
+        assert b.agents.turn.retrieve(agent_id=agent, turn_id=t1.turn_id).turn_id == t1.turn_id
+
+        # A turn started on one server is read on the other while it streams and once it is done.
+        SlowOllama.words = 20
+        stream = a.agents.turn.create(
+            agent_id=agent, session_id=session, messages=[{"role": "user", "content": "three"}], stream=True
+        )
+        turn_id = None
+        for chunk in stream:
+            payload = chunk.event.payload
+            if payload.event_type == "turn_start":
+                turn_id = payload.turn_id
+            elif payload.event_type == "step_progress":
+                # Still running on `a`: nothing of it is visible yet, on either server.
+                got = b.agents.session.retrieve(agent_id=agent, session_id=session)
+                assert [t.turn_id for t in got.turns] == [t1.turn_id, t2.turn_id]
+                break
+        for chunk in stream:
+            pass
+        assert turn_id is not None
+        third = b.agents.turn.retrieve(agent_id=agent, turn_id=turn_id)
+        assert third.output_message.content.strip().startswith("w0")
+        got = b.agents.session.retrieve(agent_id=agent, session_id=session)
+        assert [t.turn_id for t in got.turns] == [t1.turn_id, t2.turn_id, turn_id]
+
         b.agents.delete(agent_id=agent)
         with pytest.raises(Exception) as err:
             a.agents.session.create(agent_id=agent, session_name="gone")
