@@ -219,7 +219,7 @@ class Run:
             vals = {}
             for name in self.servers:
                 seconds = a.duration if name == "ours" else a.upstream_duration
-                vals[name] = self.wrk_turns(name, conc, seconds, a.sessions)
+                vals[name] = self.wrk_turns(name, conc, seconds, a.sessions if name == "ours" else a.upstream_sessions)
                 log("agents c=%d %s: %.1f turns/s, p50 %.1f ms, p99 %.1f ms, acked %d, stored %d, lost %d, errors %d"
                     % (conc, name, vals[name]["rps"], vals[name]["p50"] * 1e3, vals[name]["p99"] * 1e3,
                        vals[name]["acked"], vals[name]["stored"], vals[name]["lost"], vals[name]["errors"]))
@@ -311,7 +311,8 @@ class Run:
         for name in self.servers:
             if name == "upstream" and a.no_upstream_soak:
                 continue
-            vals[name] = self.wrk_turns(name, a.soak_conc, a.soak_seconds, max(a.sessions, a.soak_conc * 2))
+            sessions = a.sessions if name == "ours" else a.upstream_sessions
+            vals[name] = self.wrk_turns(name, a.soak_conc, a.soak_seconds, max(sessions, a.soak_conc))
             log("agents_soak %s: %s" % (name, vals[name]))
         self.rows.append(dict(workload="soak: %d concurrent streamed turns, %g s" % (a.soak_conc, a.soak_seconds),
                               vals=vals, fake=None))
@@ -385,7 +386,9 @@ def main():
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per point on ours")
     ap.add_argument("--upstream-duration", type=float, default=15.0,
                     help="seconds per point on upstream (its turns take ~0.5 s each)")
-    ap.add_argument("--sessions", type=int, default=512, help="sessions each point's turns go round")
+    ap.add_argument("--sessions", type=int, default=512, help="sessions each point's turns go round (ours)")
+    ap.add_argument("--upstream-sessions", type=int, default=64,
+                    help="the same on upstream, which completes a few turns per second (and creates sessions slowly)")
     ap.add_argument("--tool-conc", default="1,8")
     ap.add_argument("--tool-seconds", type=float, default=5.0)
     ap.add_argument("--upstream-tool-seconds", type=float, default=15.0)
@@ -465,8 +468,9 @@ def main():
           "",
           "- ours: %s, commit %s; upstream: %s" % (label, compare.git_rev(), a.upstream_venv),
           "- fake: `fake_backend.py --tool-calls`, %d tokens per answer; agents state in sqlite on both sides; "
-          "%d sessions per point; wrk %g s per point on ours, %g s on upstream; load average at the end: %s"
-          % (a.tokens, a.sessions, a.duration, a.upstream_duration, " ".join(open("/proc/loadavg").read().split()[:3])),
+          "turns go round %d sessions per point on ours, %d on upstream; wrk %g s per point on ours, %g s on upstream; "
+          "load average at the end: %s"
+          % (a.tokens, a.sessions, a.upstream_sessions, a.duration, a.upstream_duration, " ".join(open("/proc/loadavg").read().split()[:3])),
           "- fake alone: req/s and p50/p99 of the inference each server makes, `/api/chat` (ours) / `/api/generate`"
           " with a raw prompt (upstream); `added over the inference` is a server's turn latency minus its route's"
           " figure at the same concurrency",
