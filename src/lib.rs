@@ -21,6 +21,8 @@ pub mod safety;
 pub mod server;
 pub mod stack;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -1,110 +1,31 @@
-//! The `llama_guard` shield end to end against a scripted guard model: an inference provider
-//! that answers each chat completion with the next reply of its script and keeps the prompts.
+//! The `llama_guard` shield end to end against a scripted guard model (the crate's
+//! [`ScriptedInference`]: it answers each chat completion with the next reply of its script and
+//! keeps the prompts).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use indexmap::IndexMap;
+use std::sync::Arc;
 
 use super::llama_guard::{CANNED_RESPONSE, CATEGORIES, LlamaGuard, LlamaGuardConfig};
 use super::meta_reference::{LLAMA_GUARD, MetaReferenceSafety};
-use crate::error::{Error, Result};
-use crate::kvstore::MemoryKvStore;
+use crate::error::Result;
 use crate::providers::RequestContext;
-use crate::providers::inference::{ChatStream, CompletionStream, InferenceProvider};
 use crate::providers::safety::SafetyProvider;
-use crate::routing::ModelTable;
+use crate::testing::{ScriptedInference, model_table};
 use crate::types::common::{
     AssistantRole, CompletionMessage, InterleavedTextMedia, JsonObject, Message, StopReason, SystemMessage, SystemRole,
     UserMessage, UserRole,
 };
-use crate::types::inference::{ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse};
-use crate::types::models::{ModelDef, ModelDefWithProvider};
 use crate::types::safety::{RunShieldResponse, ViolationLevel};
 use crate::types::shields::ShieldDefWithProvider;
 
-#[derive(Default)]
-struct ScriptedGuard {
-    model: String,
-    replies: Mutex<VecDeque<String>>,
-    prompts: Mutex<Vec<ChatCompletionRequest>>,
-}
-
-#[async_trait]
-impl InferenceProvider for ScriptedGuard {
-    async fn list_models(&self) -> Result<Vec<ModelDef>> {
-        Ok(vec![ModelDef {
-            identifier: self.model.clone(),
-            llama_model: self.model.clone(),
-            metadata: JsonObject::new(),
-        }])
-    }
-    async fn register_model(&self, _model: &ModelDefWithProvider) -> Result<()> {
-        Ok(())
-    }
-    async fn chat_completion(
-        &self,
-        _model: &ModelDefWithProvider,
-        request: ChatCompletionRequest,
-        _ctx: &RequestContext,
-    ) -> Result<ChatCompletionResponse> {
-        self.prompts.lock().unwrap().push(request);
-        let reply = self.replies.lock().unwrap().pop_front().ok_or_else(|| Error::internal("script ran out"))?;
-        Ok(ChatCompletionResponse {
-            completion_message: CompletionMessage {
-                role: AssistantRole::default(),
-                content: reply.into(),
-                stop_reason: StopReason::EndOfTurn,
-                tool_calls: vec![],
-            },
-            logprobs: None,
-        })
-    }
-    async fn chat_completion_stream(
-        &self,
-        _m: &ModelDefWithProvider,
-        _r: ChatCompletionRequest,
-        _c: &RequestContext,
-    ) -> Result<ChatStream> {
-        Err(Error::not_implemented("scripted"))
-    }
-    async fn completion(
-        &self,
-        _m: &ModelDefWithProvider,
-        _r: CompletionRequest,
-        _c: &RequestContext,
-    ) -> Result<CompletionResponse> {
-        Err(Error::not_implemented("scripted"))
-    }
-    async fn completion_stream(
-        &self,
-        _m: &ModelDefWithProvider,
-        _r: CompletionRequest,
-        _c: &RequestContext,
-    ) -> Result<CompletionStream> {
-        Err(Error::not_implemented("scripted"))
-    }
-}
-
 struct Harness {
-    guard: Arc<ScriptedGuard>,
+    guard: Arc<ScriptedInference>,
     safety: MetaReferenceSafety,
     shield: ShieldDefWithProvider,
 }
 
 async fn harness(model: &str, excluded: &[&str], input_off: bool, output_off: bool, replies: &[&str]) -> Harness {
-    let guard = Arc::new(ScriptedGuard {
-        model: model.to_owned(),
-        replies: Mutex::new(replies.iter().map(|r| (*r).to_owned()).collect()),
-        ..Default::default()
-    });
-    let provider: Arc<dyn InferenceProvider> = guard.clone();
-    let table = Arc::new(ModelTable::new(
-        IndexMap::from([("guard-backend".to_owned(), provider)]),
-        Arc::new(MemoryKvStore::default()),
-    ));
-    table.initialize(vec![]).await.unwrap();
+    let guard = Arc::new(ScriptedInference::saying(model, replies.iter().copied()));
+    let table = model_table("guard-backend", guard.clone()).await;
     let config = LlamaGuardConfig {
         model: model.to_owned(),
         excluded_categories: excluded.iter().map(|s| (*s).to_owned()).collect(),
@@ -122,14 +43,14 @@ impl Harness {
         self.safety.run_shield(&self.shield, messages, JsonObject::new(), &RequestContext::default()).await
     }
     fn prompt(&self, i: usize) -> String {
-        let prompts = self.guard.prompts.lock().unwrap();
+        let prompts = self.guard.requests();
         let req = &prompts[i];
         assert_eq!(req.messages.len(), 1);
         assert!(matches!(req.messages[0], Message::User(_)));
         req.messages[0].content().as_text(" ")
     }
     fn calls(&self) -> usize {
-        self.guard.prompts.lock().unwrap().len()
+        self.guard.requests().len()
     }
 }
 
@@ -180,7 +101,7 @@ async fn a_safe_answer_is_no_violation_and_the_prompt_is_upstreams() {
     let r = h.run(vec![user("How do I bake bread?")]).await.unwrap();
     assert_eq!(r.violation, None);
     assert_eq!(h.prompt(0), EXPECTED_PROMPT);
-    assert_eq!(h.guard.prompts.lock().unwrap()[0].model, "Llama-Guard-3-1B");
+    assert_eq!(h.guard.requests()[0].model, "Llama-Guard-3-1B");
 }
 
 #[tokio::test]
@@ -269,7 +190,7 @@ async fn the_vision_guard_gets_the_latest_user_image_first() {
             .unwrap();
     let with_image = Message::User(UserMessage { role: UserRole::default(), content: image, context: None });
     h.run(vec![with_image]).await.unwrap();
-    let prompts = h.guard.prompts.lock().unwrap();
+    let prompts = h.guard.requests();
     let InterleavedTextMedia::List(items) = prompts[0].messages[0].content() else { panic!("not a list") };
     assert_eq!(items.len(), 2);
     assert!(matches!(items[0], crate::types::common::MediaItem::Image(_)));

@@ -1,161 +1,33 @@
-//! Test doubles for the agents tests: an inference provider answering what the test scripted
-//! (text and tool calls), a safety provider with word-triggered shields, and an in-memory
-//! memory provider with word-overlap retrieval; plus the agents provider built on them.
+//! Test doubles for the agents tests: the crate's scripted inference provider (text and tool
+//! calls, `llama_stack_rs::testing`), a safety provider with word-triggered shields, and an
+//! in-memory memory provider with word-overlap retrieval; plus the agents provider built on them.
 #![allow(dead_code, reason = "each test binary uses its own subset")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use indexmap::IndexMap;
 use llama_stack_rs::agents::Agents;
-use llama_stack_rs::error::{Error, Result};
+use llama_stack_rs::error::Result;
 use llama_stack_rs::kvstore::{KvStore, MemoryKvStore};
-use llama_stack_rs::providers::inference::{ChatStream, CompletionStream, InferenceProvider};
+use llama_stack_rs::providers::inference::InferenceProvider;
 use llama_stack_rs::providers::memory::MemoryProvider;
 use llama_stack_rs::providers::registry::{BuildArgs, Deps};
 use llama_stack_rs::providers::safety::SafetyProvider;
 use llama_stack_rs::providers::{ProviderImpl, RequestContext};
-use llama_stack_rs::routing::{MemoryBankTable, ModelTable, ShieldTable};
+use llama_stack_rs::routing::{MemoryBankTable, ShieldTable};
 use llama_stack_rs::types::agents::{AgentTurnResponseEventPayload, AgentTurnResponseStreamChunk};
-use llama_stack_rs::types::common::{
-    AssistantRole, CompletionMessage, InterleavedTextMedia, JsonObject, Message, StopReason, ToolCall,
-};
-use llama_stack_rs::types::inference::{
-    ChatCompletionRequest, ChatCompletionResponse, ChatCompletionResponseEventType as Ev,
-    ChatCompletionResponseStreamChunk, CompletionRequest, CompletionResponse, EventDelta, ToolCallDelta,
-    ToolCallDeltaContent, ToolCallParseStatus,
-};
+use llama_stack_rs::types::common::{InterleavedTextMedia, JsonObject, Message};
 use llama_stack_rs::types::memory::{Chunk, DocumentContent, MemoryBankDocument, QueryDocumentsResponse};
 use llama_stack_rs::types::memory_banks::MemoryBankDef;
-use llama_stack_rs::types::models::{ModelDef, ModelDefWithProvider};
 use llama_stack_rs::types::safety::{RunShieldResponse, SafetyViolation, ViolationLevel};
 use llama_stack_rs::types::shields::{ShieldDef, ShieldDefWithProvider};
 use serde_json::{Value, json};
 
-pub const MODEL: &str = "scripted-model";
-
-/// One scripted answer.
-#[derive(Clone, Debug)]
-pub struct Reply {
-    pub text: String,
-    pub calls: Vec<ToolCall>,
-    pub stop: StopReason,
-}
-
-pub fn say(text: &str) -> Reply {
-    Reply { text: text.to_owned(), calls: Vec::new(), stop: StopReason::EndOfTurn }
-}
-
-pub fn call(id: &str, tool: &str, args: Value) -> Reply {
-    let arguments: JsonObject = serde_json::from_value(args).unwrap();
-    Reply {
-        text: String::new(),
-        calls: vec![ToolCall { call_id: id.to_owned(), tool_name: tool.into(), arguments }],
-        stop: StopReason::EndOfMessage,
-    }
-}
-
-/// Answers each request with the next scripted reply (text streamed word by word) and keeps
-/// every request it was sent.
-#[derive(Default)]
-pub struct Scripted {
-    pub replies: Mutex<VecDeque<Reply>>,
-    pub requests: Mutex<Vec<ChatCompletionRequest>>,
-}
-
-impl Scripted {
-    pub fn push(&self, r: Reply) {
-        self.replies.lock().unwrap().push_back(r);
-    }
-
-    pub fn requests(&self) -> Vec<ChatCompletionRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    fn next(&self, request: ChatCompletionRequest) -> Result<Reply> {
-        self.requests.lock().unwrap().push(request);
-        self.replies
-            .lock()
-            .unwrap()
-            .pop_front()
-            .ok_or_else(|| Error::Upstream { provider: "scripted".into(), message: "no scripted reply left".into() })
-    }
-}
-
-#[async_trait]
-impl InferenceProvider for Scripted {
-    async fn list_models(&self) -> Result<Vec<ModelDef>> {
-        Ok(vec![ModelDef { identifier: MODEL.into(), llama_model: MODEL.into(), metadata: JsonObject::new() }])
-    }
-    async fn register_model(&self, _model: &ModelDefWithProvider) -> Result<()> {
-        Ok(())
-    }
-    async fn chat_completion(
-        &self,
-        _model: &ModelDefWithProvider,
-        request: ChatCompletionRequest,
-        _ctx: &RequestContext,
-    ) -> Result<ChatCompletionResponse> {
-        let r = self.next(request)?;
-        Ok(ChatCompletionResponse {
-            completion_message: CompletionMessage {
-                role: AssistantRole::default(),
-                content: r.text.into(),
-                stop_reason: r.stop,
-                tool_calls: r.calls,
-            },
-            logprobs: None,
-        })
-    }
-    async fn chat_completion_stream(
-        &self,
-        _model: &ModelDefWithProvider,
-        request: ChatCompletionRequest,
-        _ctx: &RequestContext,
-    ) -> Result<ChatStream> {
-        let r = self.next(request)?;
-        let mut chunks = vec![ChatCompletionResponseStreamChunk::text(Ev::Start, "")];
-        let words: Vec<String> = r.text.split_inclusive(' ').map(str::to_owned).collect();
-        for w in words {
-            chunks.push(ChatCompletionResponseStreamChunk::text(Ev::Progress, w));
-        }
-        for c in r.calls {
-            chunks.push(ChatCompletionResponseStreamChunk::new(
-                Ev::Progress,
-                EventDelta::ToolCall(ToolCallDelta {
-                    content: ToolCallDeltaContent::Call(c),
-                    parse_status: ToolCallParseStatus::Success,
-                }),
-                None,
-            ));
-        }
-        chunks.push(ChatCompletionResponseStreamChunk::new(
-            Ev::Complete,
-            EventDelta::Text(String::new()),
-            Some(r.stop),
-        ));
-        Ok(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
-    }
-    async fn completion(
-        &self,
-        _model: &ModelDefWithProvider,
-        _request: CompletionRequest,
-        _ctx: &RequestContext,
-    ) -> Result<CompletionResponse> {
-        Err(Error::not_implemented("scripted"))
-    }
-    async fn completion_stream(
-        &self,
-        _model: &ModelDefWithProvider,
-        _request: CompletionRequest,
-        _ctx: &RequestContext,
-    ) -> Result<CompletionStream> {
-        Err(Error::not_implemented("scripted"))
-    }
-}
+pub use llama_stack_rs::testing::{Reply, SCRIPTED_MODEL as MODEL, ScriptedInference as Scripted, call, say};
 
 /// Shields: `no_bombs` stops any conversation whose last message mentions "bomb";
 /// `cautious` only warns about it. Every run is recorded as (shield, last message text).
@@ -288,14 +160,12 @@ pub async fn rig_with_store(dir: tempfile::TempDir, persistence_store: Value) ->
     let model = Arc::new(Scripted::default());
     let shields = Arc::new(WordShields::default());
     let memory = Arc::new(WordMemory::default());
-    let inference: IndexMap<String, Arc<dyn InferenceProvider>> =
-        IndexMap::from([("scripted".to_owned(), Arc::clone(&model) as Arc<dyn InferenceProvider>)]);
     let safety: IndexMap<String, Arc<dyn SafetyProvider>> =
         IndexMap::from([("words".to_owned(), Arc::clone(&shields) as Arc<dyn SafetyProvider>)]);
     let mem: IndexMap<String, Arc<dyn MemoryProvider>> =
         IndexMap::from([("mem".to_owned(), Arc::clone(&memory) as Arc<dyn MemoryProvider>)]);
-    let models = Arc::new(ModelTable::new(inference, Arc::clone(&store)));
-    models.initialize(Vec::new()).await.unwrap();
+    let models =
+        llama_stack_rs::testing::model_table("scripted", Arc::clone(&model) as Arc<dyn InferenceProvider>).await;
     let shield_table = Arc::new(ShieldTable::new(safety, Arc::clone(&store)));
     shield_table.initialize(Vec::new()).await.unwrap();
     let banks = Arc::new(MemoryBankTable::new(mem, Arc::clone(&store)));
