@@ -570,3 +570,40 @@ async fn one_turn_reads_as_one_trace_with_its_steps_as_child_spans() {
     assert_eq!(parent_name("agents.shield_call").as_deref(), Some("agents.turn"));
     assert_eq!(parent_name("agents.inference").as_deref(), Some("agents.turn"));
 }
+
+/// Upstream's 0.0.41 client sends an `AgentTurnCreateRequest` with every per-turn overridable
+/// field filled in (its defaults, or what the caller set); the turn runs on the agent's own
+/// configuration whatever they say, as upstream's agent does.
+#[tokio::test]
+async fn per_turn_config_fields_in_the_body_leave_the_agents_config_in_force() {
+    let r = rig().await;
+    let weather = json!({
+        "type": "function_call", "function_name": "get_weather", "description": "Weather of a city",
+        "parameters": {"city": {"param_type": "str", "description": "the city", "required": true}}
+    });
+    let (agent, session) =
+        agent_and_session(&r, json!({"tools": [weather], "tool_choice": "required", "input_shields": ["no_bombs"]}))
+            .await;
+    r.model.push(say("Sunny"));
+    let body = json!({
+        "agent_id": agent, "session_id": session, "stream": true,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "attachments": null,
+        "sampling_params": {"strategy": "greedy", "temperature": 0.0, "top_p": 0.95, "top_k": 0,
+                            "max_tokens": 0, "repetition_penalty": 1.0},
+        "input_shields": [], "output_shields": [], "tools": [], "tool_choice": "auto",
+        "tool_prompt_format": "json", "max_infer_iters": 10, "instructions": "Talk like a pirate",
+    });
+    let request: llama_stack_rs::types::agents::CreateAgentTurnRequest = serde_json::from_value(body).unwrap();
+    let events = collect(&r.agents, request).await;
+    assert_eq!(final_turn(&events).output_message.content.as_text(""), "Sunny");
+
+    let sent = &r.model.requests()[0];
+    assert!(matches!(&sent.messages[0], Message::System(s) if s.content.as_text("") == "You are a helpful assistant"));
+    assert_eq!(sent.tools.len(), 1);
+    assert_eq!(sent.tools[0].tool_name.as_str(), "get_weather");
+    assert_eq!(sent.tool_choice, Some(ToolChoice::Required));
+    assert_eq!(sent.sampling_params.as_ref().and_then(|s| s.max_tokens), Some(64));
+    let runs = r.shields.runs.lock().unwrap().clone();
+    assert_eq!(runs, [("no_bombs".to_owned(), "Weather in Paris?".to_owned())]);
+}

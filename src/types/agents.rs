@@ -611,8 +611,8 @@ pub struct CreateAgentSessionRequest {
 }
 
 /// The body of a turn. Upstream's request model also lists the per-turn overridable config
-/// fields, but neither the route nor the agent reads them, so they are ignored like any other
-/// unknown key.
+/// fields, but neither its route nor its agent reads them, and its client sends them all with
+/// their defaults; they are ignored like any other unknown key (docs/architecture.md, Agents).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateAgentTurnRequest {
     pub agent_id: String,
