@@ -43,7 +43,9 @@ fn chroma_python() -> Option<String> {
             "LSRS_CHROMA_PYTHON is not set: point it at a Python with the `chromadb` package \
              (scripts/test.sh installs it and sets the variable)"
         );
-        eprintln!("skipping: LSRS_CHROMA_PYTHON is not set (a Python with `chromadb` installed runs the Chroma server)");
+        eprintln!(
+            "skipping: LSRS_CHROMA_PYTHON is not set (a Python with `chromadb` installed runs the Chroma server)"
+        );
     }
     python
 }
@@ -220,7 +222,10 @@ async fn chroma_banks_documents_errors_and_two_stacks() {
     let all = json!({"max_chunks": 100});
     let before = query(&a, bank, "anything at all", all.clone()).await;
     for (docs, needle) in [
-        (vec![doc("fish", json!("Fish swim in coral reefs.")), doc("secret", json!({"uri": "file:///etc/passwd"}))], "secret"),
+        (
+            vec![doc("fish", json!("Fish swim in coral reefs.")), doc("secret", json!({"uri": "file:///etc/passwd"}))],
+            "secret",
+        ),
         (vec![doc("blank", json!("   "))], "blank"),
         (vec![doc("twice", json!("one")), doc("twice", json!("two"))], "twice"),
     ] {
@@ -233,10 +238,8 @@ async fn chroma_banks_documents_errors_and_two_stacks() {
     let none = a.memory_banks.resolve("nope").await.err().unwrap();
     assert_eq!(none.status_code(), 400);
     assert!(none.to_string().contains("nope"), "{none}");
-    let err = p
-        .query_documents(&def, "x".into(), json!({"max_chunks": -1}).as_object().cloned(), &ctx)
-        .await
-        .unwrap_err();
+    let err =
+        p.query_documents(&def, "x".into(), json!({"max_chunks": -1}).as_object().cloned(), &ctx).await.unwrap_err();
     assert!(err.status_code() == 400 && err.to_string().contains("max_chunks"), "{err}");
     let err = p.query_documents(&def, "  ".into(), None, &ctx).await.unwrap_err();
     assert!(err.status_code() == 400 && err.to_string().contains("query"), "{err}");

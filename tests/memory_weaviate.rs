@@ -148,7 +148,8 @@ async fn batch_add(State(s): State<Shared>, headers: HeaderMap, Json(body): Json
     for o in objects {
         let class = o["class"].as_str().unwrap_or_default().to_owned();
         let props = o["properties"].as_object().cloned().unwrap_or_default();
-        let vector: Vec<f64> = o["vector"].as_array().map(|v| v.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+        let vector: Vec<f64> =
+            o["vector"].as_array().map(|v| v.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
         let problem = match f.classes.get(&class) {
             None => Some(format!("class {class:?} not found in schema")),
             Some(def) => props
@@ -157,8 +158,12 @@ async fn batch_add(State(s): State<Shared>, headers: HeaderMap, Json(body): Json
                 .map(|(k, _)| format!("invalid property {k:?} for class {class:?}"))
                 .or_else(|| {
                     let dim = f.objects.iter().find(|x| x.class == class).map(|x| x.vector.len());
-                    dim.filter(|d| *d != vector.len())
-                        .map(|d| format!("new node has a vector with length {}. Existing nodes have vectors with length {d}", vector.len()))
+                    dim.filter(|d| *d != vector.len()).map(|d| {
+                        format!(
+                            "new node has a vector with length {}. Existing nodes have vectors with length {d}",
+                            vector.len()
+                        )
+                    })
                 }),
         }
         .or_else(|| {
@@ -313,7 +318,8 @@ impl Parser<'_> {
             }
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
-                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     self.i += 1;
                 }
                 serde_json::from_slice(&self.s[start..self.i]).map_err(|e| format!("bad number: {e}"))
@@ -453,7 +459,8 @@ impl Http {
     async fn query(&self, bank: &str, text: &str, params: Value) -> (Vec<String>, Vec<f64>) {
         let (status, r) = self.post("/memory/query", json!({"bank_id": bank, "query": text, "params": params})).await;
         assert_eq!(status, 200, "{r}");
-        let ids = r["chunks"].as_array().unwrap().iter().map(|c| c["document_id"].as_str().unwrap().to_owned()).collect();
+        let ids =
+            r["chunks"].as_array().unwrap().iter().map(|c| c["document_id"].as_str().unwrap().to_owned()).collect();
         let scores = r["scores"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
         (ids, scores)
     }
@@ -530,14 +537,17 @@ metadata_store:
     assert!(scores[0] > scores[1] && scores[0] <= 1.0 + 1e-6, "{scores:?}");
     let (ids, _) = h.query("notes", "lava eruption", json!({})).await;
     assert_eq!(ids.len(), 3, "max_chunks defaults to 3");
-    let (ids, _) = h.query("notes", "lava eruption", json!({"max_chunks": 10, "score_threshold": scores[0] - 1e-4})).await;
+    let (ids, _) =
+        h.query("notes", "lava eruption", json!({"max_chunks": 10, "score_threshold": scores[0] - 1e-4})).await;
     assert_eq!(ids, ["volcano"]);
 
     // Re-inserting replaces; the old chunks go in several delete rounds (the fake's limit is 2).
     let long = "Kittens chase laser pointers around the kitchen floor all afternoon long. ".repeat(12);
     let (status, r) = h.post("/memory/insert", json!({"bank_id": "notes", "documents": [doc("cats", &long)]})).await;
     assert_eq!(status, 200, "{r}");
-    let (status, r) = h.post("/memory/insert", json!({"bank_id": "notes", "documents": [doc("cats", "Dogs bark at the postman.")]})).await;
+    let (status, r) = h
+        .post("/memory/insert", json!({"bank_id": "notes", "documents": [doc("cats", "Dogs bark at the postman.")]}))
+        .await;
     assert_eq!(status, 200, "{r}");
     assert!(fake.lock().unwrap().delete_rounds >= 3);
     let (ids, _) = h.query("notes", "dog barking", json!({"max_chunks": 10})).await;
@@ -567,11 +577,13 @@ metadata_store:
         assert_eq!(status, 400, "{r}");
         assert!(r.to_string().contains(&format!("`{needle}`")), "{r}");
     }
-    let (status, r) = h.post("/memory/query", json!({"bank_id": "notes", "query": "x", "params": {"max_chunks": -1}})).await;
+    let (status, r) =
+        h.post("/memory/query", json!({"bank_id": "notes", "query": "x", "params": {"max_chunks": -1}})).await;
     assert!(status == 400 && r.to_string().contains("max_chunks"), "{r}");
     let (status, r) = h.post("/memory/insert", json!({"bank_id": "nope", "documents": [doc("a", "x")]})).await;
     assert!(status == 400 && r.to_string().contains("nope"), "{r}");
-    let (status, r) = h.post("/memory_banks/register", json!({"memory_bank": {"identifier": "kw", "type": "keyword"}})).await;
+    let (status, r) =
+        h.post("/memory_banks/register", json!({"memory_bank": {"identifier": "kw", "type": "keyword"}})).await;
     assert!(status == 400 && r.to_string().contains("kw"), "{r}");
     assert_eq!(fake.lock().unwrap().objects.len(), 3);
 
@@ -579,11 +591,15 @@ metadata_store:
     let (status, r) = h.post("/memory/update", json!({"bank_id": "notes", "documents": [doc("ghost", "x")]})).await;
     assert!(status == 400 && r.to_string().contains("ghost"), "{r}");
     let (status, r) = h
-        .post("/memory/update", json!({"bank_id": "notes", "documents": [doc("bread", "Sourdough needs a starter of wild yeast.")]}))
+        .post(
+            "/memory/update",
+            json!({"bank_id": "notes", "documents": [doc("bread", "Sourdough needs a starter of wild yeast.")]}),
+        )
         .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(h.query("notes", "wild yeast starter", json!({"max_chunks": 1})).await.0, ["bread"]);
-    let (status, r) = h.post("/memory/documents/delete", json!({"bank_id": "notes", "document_ids": ["bread", "never"]})).await;
+    let (status, r) =
+        h.post("/memory/documents/delete", json!({"bank_id": "notes", "document_ids": ["bread", "never"]})).await;
     assert_eq!(status, 200, "{r}");
     let (ids, _) = h.query("notes", "wild yeast starter", json!({"max_chunks": 10})).await;
     assert_eq!(ids.len(), 2);
@@ -595,22 +611,21 @@ metadata_store:
         .post("/memory_banks/register", json!({"memory_bank": {"identifier": odd, "embedding_model": "all-MiniLM-L6-v2", "chunk_size_in_tokens": 32}}))
         .await;
     assert_eq!(status, 200, "{r}");
-    let (status, r) = h.post("/memory/insert", json!({"bank_id": odd, "documents": [doc("moon", "The moon orbits the earth.")]})).await;
+    let (status, r) = h
+        .post("/memory/insert", json!({"bank_id": odd, "documents": [doc("moon", "The moon orbits the earth.")]}))
+        .await;
     assert_eq!(status, 200, "{r}");
     let class = llama_stack_rs::memory::weaviate_class_name(odd);
     assert!(fake.lock().unwrap().classes.contains_key(&class), "{class}");
     assert_eq!(h.query(odd, "lunar orbit", json!({})).await.0, ["moon"]);
 
     // A class removed behind the stack's back: queries find nothing, the next insert recreates it.
-    let resp = reqwest::Client::new()
-        .delete(format!("{cluster}/v1/schema/{class}"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        reqwest::Client::new().delete(format!("{cluster}/v1/schema/{class}")).bearer_auth(KEY).send().await.unwrap();
     assert!(resp.status().is_success());
     assert!(h.query(odd, "lunar orbit", json!({})).await.0.is_empty());
-    let (status, r) = h.post("/memory/insert", json!({"bank_id": odd, "documents": [doc("sun", "The sun is a star.")]})).await;
+    let (status, r) =
+        h.post("/memory/insert", json!({"bank_id": odd, "documents": [doc("sun", "The sun is a star.")]})).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(h.query(odd, "a star", json!({})).await.0, ["sun"]);
 
@@ -639,7 +654,8 @@ metadata_store:
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let down = Http {
         base,
-        header: json!({"weaviate_cluster_url": format!("http://127.0.0.1:{port}"), "weaviate_api_key": KEY}).to_string(),
+        header: json!({"weaviate_cluster_url": format!("http://127.0.0.1:{port}"), "weaviate_api_key": KEY})
+            .to_string(),
         client: reqwest::Client::new(),
     };
     let (status, r) = down.post("/memory/query", json!({"bank_id": "notes", "query": "cats"})).await;

@@ -32,10 +32,8 @@ use crate::types::common::{InterleavedTextMedia, JsonObject};
 use crate::types::memory::{MemoryBankDocument, QueryDocumentsResponse};
 use crate::types::memory_banks::MemoryBankDef;
 
-static CHROMA: Service = Service::new("Chroma", "", "").with_hints(
-    " (start one with `chroma run --host <host> --port <port> --path <dir>`)",
-    "",
-);
+static CHROMA: Service = Service::new("Chroma", "", "")
+    .with_hints(" (start one with `chroma run --host <host> --port <port> --path <dir>`)", "");
 
 /// Collections listed per request.
 const PAGE: usize = 100;
@@ -194,12 +192,9 @@ impl ChunkStore for Collection<'_> {
             "include": ["metadatas"],
         });
         let answer = self.post("get", &body).await?;
-        let metas = answer.get("metadatas").and_then(Value::as_array).ok_or_else(|| self.bad("get", "no `metadatas`"))?;
-        Ok(metas
-            .iter()
-            .filter_map(|m| m.get("document_id").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect())
+        let metas =
+            answer.get("metadatas").and_then(Value::as_array).ok_or_else(|| self.bad("get", "no `metadatas`"))?;
+        Ok(metas.iter().filter_map(|m| m.get("document_id").and_then(Value::as_str)).map(str::to_owned).collect())
     }
 
     async fn nearest(&self, vector: &[f32], k: usize) -> Result<Vec<(String, f64)>> {
@@ -243,9 +238,14 @@ impl ChromaMemory {
         })?;
         let seg = |s: &str| s.replace('%', "%25").replace('/', "%2F").replace('?', "%3F").replace('#', "%23");
         let api = Api::new(&args.provider_id, &CHROMA)?;
-        let prep = Preparer::remote(config.allow_private_urls, config.tokenizer.clone(), args.deps.models.clone()).await?;
+        let prep =
+            Preparer::remote(config.allow_private_urls, config.tokenizer.clone(), args.deps.models.clone()).await?;
         let mut me = Self {
-            collections: format!("/api/v2/tenants/{}/databases/{}/collections", seg(&config.tenant), seg(&config.database)),
+            collections: format!(
+                "/api/v2/tenants/{}/databases/{}/collections",
+                seg(&config.tenant),
+                seg(&config.database)
+            ),
             provider_id: args.provider_id,
             api,
             base,
@@ -271,7 +271,10 @@ impl ChromaMemory {
         let path = format!("{}/{}", self.collections, collection_name(bank_id));
         match self.api.call(Method::GET, &self.base, &path, None, None).await? {
             Ok(c) => {
-                let id = c.get("id").and_then(Value::as_str).ok_or_else(|| self.api.bad_answer(&self.base, &path, "no `id`"))?;
+                let id = c
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| self.api.bad_answer(&self.base, &path, "no `id`"))?;
                 let handle = Collection { chroma: self, id: id.to_owned(), space: Space::of(&c) };
                 Ok(Some((c, handle)))
             }

@@ -121,7 +121,8 @@ impl PgVectorMemory {
             QUERY_TIMEOUT,
             "pgvector",
         )?;
-        let prep = Preparer::remote(config.allow_private_urls, config.tokenizer.clone(), args.deps.models.clone()).await?;
+        let prep =
+            Preparer::remote(config.allow_private_urls, config.tokenizer.clone(), args.deps.models.clone()).await?;
         let mut me = Self { provider_id: args.provider_id, pool, addr, prep, hnsw: false };
         me.hnsw = me.setup().await?;
         Ok(Arc::new(me))

@@ -227,13 +227,10 @@ impl Api {
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        if status.is_success() {
-            Ok(Ok(body))
-        } else {
-            Ok(Err(Refusal { status, body }))
-        }
+        if status.is_success() { Ok(Ok(body)) } else { Ok(Err(Refusal { status, body })) }
     }
 
     /// One call whose non-success status is an error.

@@ -277,7 +277,8 @@ async fn dropping_a_bank_removes_it_and_its_documents() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryKvStore::default());
     let Some(p) = provider(&store).await else { return };
     let ctx = RequestContext::default();
-    let (kw, other) = (bank(json!({"identifier": "kw", "type": "keyword"})), bank(json!({"identifier": "k", "type": "keyword"})));
+    let (kw, other) =
+        (bank(json!({"identifier": "kw", "type": "keyword"})), bank(json!({"identifier": "k", "type": "keyword"})));
     p.register_memory_bank(&kw).await.unwrap();
     p.register_memory_bank(&other).await.unwrap();
     p.insert_documents(&kw, vec![doc("cats", json!("Cats purr."))], None, &ctx).await.unwrap();

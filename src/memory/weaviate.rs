@@ -70,8 +70,7 @@ pub fn class_name(bank_id: &str) -> String {
             return format!("{}{rest}", first.to_ascii_uppercase());
         }
     }
-    let clean: String =
-        bank_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(40).collect();
+    let clean: String = bank_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(40).collect();
     let mut hash = String::new();
     for b in Sha256::digest(bank_id.as_bytes()).iter().take(8) {
         let _ = write!(hash, "{b:02x}");
@@ -199,7 +198,10 @@ impl ChunkStore for Class<'_> {
         if let Some(message) = failure {
             return Err(Error::Upstream {
                 provider: self.w.provider_id.clone(),
-                message: format!("Weaviate at {} refused objects of class `{}`: {message}", self.cluster.base, self.name),
+                message: format!(
+                    "Weaviate at {} refused objects of class `{}`: {message}",
+                    self.cluster.base, self.name
+                ),
             });
         }
         Ok(())
@@ -267,7 +269,8 @@ impl WeaviateMemory {
         let config: WeaviateConfig = serde_json::from_value(Value::Object(cleaned))
             .map_err(|e| Error::config(format!("memory provider `{}` (remote::weaviate): {e}", args.provider_id)))?;
         let api = Api::new(&args.provider_id, &WEAVIATE)?;
-        let prep = Preparer::remote(config.allow_private_urls, config.tokenizer.clone(), args.deps.models.clone()).await?;
+        let prep =
+            Preparer::remote(config.allow_private_urls, config.tokenizer.clone(), args.deps.models.clone()).await?;
         Ok(Arc::new(Self { provider_id: args.provider_id, api, store: args.deps.store.clone(), prep }))
     }
 
@@ -302,7 +305,9 @@ impl WeaviateMemory {
                 match self.api.call(Method::POST, &cluster.base, "/v1/schema", Some(&body), key).await? {
                     Ok(s) => s,
                     // Created meanwhile by another request.
-                    Err(r) if r.status == StatusCode::UNPROCESSABLE_ENTITY && r.body.to_string().contains("already") => {
+                    Err(r)
+                        if r.status == StatusCode::UNPROCESSABLE_ENTITY && r.body.to_string().contains("already") =>
+                    {
                         self.api.expect(Method::GET, &cluster.base, &path, None, key).await?
                     }
                     Err(r) => return Err(self.api.refused(&cluster.base, "/v1/schema", &r)),
@@ -369,10 +374,7 @@ impl MemoryProvider for WeaviateMemory {
         vector_bank(bank, "weaviate")?;
         cluster(ctx)?;
         if self.store.get(&self.bank_key(bank.identifier())).await?.is_none() {
-            return Err(Error::invalid(format!(
-                "memory bank `{}` was dropped; register it again",
-                bank.identifier()
-            )));
+            return Err(Error::invalid(format!("memory bank `{}` was dropped; register it again", bank.identifier())));
         }
         let prepared = self.prep.prepare(bank, documents, ctx).await?;
         let class = self.class_or_create(bank, ctx).await?;
