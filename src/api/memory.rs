@@ -1,6 +1,7 @@
 //! `/memory/insert` and `/memory/query`: routed by bank id. Beyond the 0.0.41 API,
-//! `/memory/update` (replace documents a bank holds) and `/memory/documents/delete`, on the
-//! paths the client of the era names for them.
+//! `/memory/update` (replace documents a bank holds), `/memory/documents/delete` and
+//! `/memory/drop` (delete a bank with its documents), on the paths the client of the era names
+//! for them.
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub fn extensions() -> Vec<Method> {
     vec![
         op!(POST "/memory/update", EXTRA, |s, a, c| update(s, a, c).boxed()),
         op!(POST "/memory/documents/delete", EXTRA, |s, a, c| delete(s, a, c).boxed()),
+        op!(POST "/memory/drop", EXTRA, |s, a, c| drop_bank(s, a, c).boxed()),
     ]
 }
 
@@ -37,6 +39,11 @@ pub fn extensions() -> Vec<Method> {
 struct UpdateDocumentsRequest {
     bank_id: String,
     documents: Vec<MemoryBankDocument>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DropBankRequest {
+    bank_id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,4 +81,15 @@ async fn delete(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Re
     let (bank, provider) = stack.memory_banks.resolve(&request.bank_id).await?;
     provider.delete_documents(&bank, request.document_ids, &ctx).await?;
     Reply::json(&Value::Null)
+}
+
+/// Deletes a bank with its documents, then its registration; answers the bank id, as the
+/// client of the era expects.
+async fn drop_bank(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Result<Reply> {
+    ensure_served(&stack, Api::Memory)?;
+    let request: DropBankRequest = args.body()?;
+    let (bank, provider) = stack.memory_banks.resolve(&request.bank_id).await?;
+    provider.drop_memory_bank(&bank, &ctx).await?;
+    stack.memory_banks.unregister(&request.bank_id).await?;
+    Reply::json(&Value::String(request.bank_id))
 }

@@ -20,10 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 
-use super::chunk::load_tokenizer;
-use super::embedder::Embedders;
-use super::fetch::FetchLimits;
-use super::provider::{Kind, Preparer, QueryParams, kind, query_text};
+use super::provider::{Preparer, QueryParams, query_text, vector_bank};
 use crate::error::{Error, Result};
 use crate::providers::RequestContext;
 use crate::providers::memory::MemoryProvider;
@@ -99,17 +96,6 @@ fn vector_literal(v: &[f32]) -> String {
     s
 }
 
-fn vector_bank(bank: &MemoryBankDef) -> Result<&str> {
-    match kind(bank)? {
-        Kind::Vector { model, .. } => Ok(model),
-        Kind::Keyword | Kind::KeyValue => Err(Error::invalid(format!(
-            "memory bank `{}` is a {} bank; the pgvector provider stores vector banks only",
-            bank.identifier(),
-            bank.bank_type()
-        ))),
-    }
-}
-
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_owned(),
@@ -135,25 +121,9 @@ impl PgVectorMemory {
             QUERY_TIMEOUT,
             "pgvector",
         )?;
-        let path = config.tokenizer.clone();
-        let tokenizer = tokio::task::spawn_blocking(move || load_tokenizer(path.as_deref()))
-            .await
-            .map_err(|e| Error::internal(format!("loading the tokenizer failed: {e}")))??;
-        let mut me = Self {
-            provider_id: args.provider_id,
-            pool,
-            addr,
-            prep: Preparer {
-                limits: FetchLimits {
-                    allow_private: config.allow_private_urls,
-                    max_bytes: 10 * 1024 * 1024,
-                    timeout: Duration::from_secs(30),
-                },
-                tokenizer,
-                embedders: Embedders::new(args.deps.models.clone()),
-            },
-            hnsw: false,
-        };
+        let prep =
+            Preparer::remote(config.allow_private_urls, config.tokenizer.clone(), args.deps.models.clone()).await?;
+        let mut me = Self { provider_id: args.provider_id, pool, addr, prep, hnsw: false };
         me.hnsw = me.setup().await?;
         Ok(Arc::new(me))
     }
@@ -251,6 +221,11 @@ impl PgVectorMemory {
         let dim = docs.iter().find_map(|d| d.chunks.first().map(|_| d.vectors.len() / d.chunks.len().max(1)));
         let mut client = self.client().await?;
         let tx = self.timed("starting a transaction", client.transaction()).await?;
+        // A bank dropped by another process meanwhile gets no new table.
+        let sql = format!("SELECT 1 FROM {BANKS_TABLE} WHERE provider_id = $1 AND bank_id = $2 FOR SHARE");
+        if self.timed("reading a bank", tx.query(&sql, &[&self.provider_id, &id])).await?.is_empty() {
+            return Err(Error::invalid(format!("memory bank `{id}` was dropped; register it again")));
+        }
         if let Some(dim) = dim.filter(|d| *d > 0) {
             self.timed("locking the bank", tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&table])).await?;
             if !self.table_exists(&tx, &table).await? {
@@ -333,11 +308,11 @@ impl MemoryProvider for PgVectorMemory {
     }
 
     async fn register_memory_bank(&self, bank: &MemoryBankDef) -> Result<()> {
-        let model = vector_bank(bank)?;
+        let model = vector_bank(bank, "pgvector")?;
         self.prep.embedders.check(model).await?;
         let client = self.client().await?;
         if let Some(old) = self.stored_bank(&client, bank.identifier()).await? {
-            if vector_bank(&old).ok() != Some(model) {
+            if vector_bank(&old, "pgvector").ok() != Some(model) {
                 return Err(Error::invalid(format!(
                     "memory bank `{}` already exists with another embedding model; its documents depend on it, \
                      so register it under another identifier",
@@ -366,7 +341,7 @@ impl MemoryProvider for PgVectorMemory {
         _ttl_seconds: Option<i64>,
         ctx: &RequestContext,
     ) -> Result<()> {
-        vector_bank(bank)?;
+        vector_bank(bank, "pgvector")?;
         let prepared = self.prep.prepare(bank, documents, ctx).await?;
         self.write(bank, prepared, false).await
     }
@@ -377,7 +352,7 @@ impl MemoryProvider for PgVectorMemory {
         documents: Vec<MemoryBankDocument>,
         ctx: &RequestContext,
     ) -> Result<()> {
-        vector_bank(bank)?;
+        vector_bank(bank, "pgvector")?;
         let table = table_name(&self.provider_id, bank.identifier());
         let client = self.client().await?;
         if !self.table_exists(&client, &table).await? {
@@ -400,7 +375,7 @@ impl MemoryProvider for PgVectorMemory {
         document_ids: Vec<String>,
         _ctx: &RequestContext,
     ) -> Result<()> {
-        vector_bank(bank)?;
+        vector_bank(bank, "pgvector")?;
         let table = table_name(&self.provider_id, bank.identifier());
         let client = self.client().await?;
         if !self.table_exists(&client, &table).await? {
@@ -411,6 +386,17 @@ impl MemoryProvider for PgVectorMemory {
         Ok(())
     }
 
+    async fn drop_memory_bank(&self, bank: &MemoryBankDef, _ctx: &RequestContext) -> Result<()> {
+        let table = table_name(&self.provider_id, bank.identifier());
+        let mut client = self.client().await?;
+        let tx = self.timed("starting a transaction", client.transaction()).await?;
+        self.timed("locking the bank", tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&table])).await?;
+        self.timed("dropping the chunk table", tx.batch_execute(&format!("DROP TABLE IF EXISTS {table}"))).await?;
+        let sql = format!("DELETE FROM {BANKS_TABLE} WHERE provider_id = $1 AND bank_id = $2");
+        self.timed("dropping a bank", tx.execute(&sql, &[&self.provider_id, &bank.identifier()])).await?;
+        self.timed("committing", tx.commit()).await
+    }
+
     async fn query_documents(
         &self,
         bank: &MemoryBankDef,
@@ -419,7 +405,7 @@ impl MemoryProvider for PgVectorMemory {
         ctx: &RequestContext,
     ) -> Result<QueryDocumentsResponse> {
         let params = QueryParams::parse(params.as_ref())?;
-        let model = vector_bank(bank)?;
+        let model = vector_bank(bank, "pgvector")?;
         let text = query_text(&query)?;
         let mut out = QueryDocumentsResponse { chunks: Vec::new(), scores: Vec::new() };
         let table = table_name(&self.provider_id, bank.identifier());

@@ -134,6 +134,19 @@ pub(super) fn kind(bank: &MemoryBankDef) -> Result<Kind<'_>> {
     }
 }
 
+/// The embedding model of a vector bank; any other type is refused (400), naming the bank and
+/// `provider` (e.g. "pgvector"), which stores vector banks only, as upstream's did.
+pub(super) fn vector_bank<'a>(bank: &'a MemoryBankDef, provider: &str) -> Result<&'a str> {
+    match kind(bank)? {
+        Kind::Vector { model, .. } => Ok(model),
+        Kind::Keyword | Kind::KeyValue => Err(Error::invalid(format!(
+            "memory bank `{}` is a {} bank; the {provider} provider stores vector banks only",
+            bank.identifier(),
+            bank.bank_type()
+        ))),
+    }
+}
+
 fn graph_unsupported(id: &str) -> Error {
     Error::not_implemented(format!(
         "memory bank `{id}` is a graph bank: the 0.0.41 API defines the type (no fields, no graph operations), \
@@ -150,6 +163,27 @@ fn same_layout(a: &MemoryBankDef, b: &MemoryBankDef) -> bool {
 }
 
 impl Preparer {
+    /// The preparer of a remote provider: the inline provider's fetch limits, the tokenizer at
+    /// `tokenizer` (else the one in `llama_models`), and embeddings through the model table.
+    pub async fn remote(
+        allow_private_urls: bool,
+        tokenizer: Option<String>,
+        models: Option<Arc<crate::routing::ModelTable>>,
+    ) -> Result<Self> {
+        let tokenizer = tokio::task::spawn_blocking(move || load_tokenizer(tokenizer.as_deref()))
+            .await
+            .map_err(|e| Error::internal(format!("loading the tokenizer failed: {e}")))??;
+        Ok(Self {
+            limits: FetchLimits {
+                allow_private: allow_private_urls,
+                max_bytes: 10 * 1024 * 1024,
+                timeout: Duration::from_secs(30),
+            },
+            tokenizer,
+            embedders: Embedders::new(models),
+        })
+    }
+
     /// Reads, chunks and embeds every document; nothing is stored yet.
     pub async fn prepare(
         &self,
@@ -430,6 +464,17 @@ impl MemoryProvider for MetaReferenceMemory {
             self.store.delete(&self.doc_key(bank.identifier(), &id)).await?;
             ix.remove(&id);
         }
+        Ok(())
+    }
+
+    async fn drop_memory_bank(&self, bank: &MemoryBankDef, _ctx: &RequestContext) -> Result<()> {
+        let id = bank.identifier();
+        let mut banks = self.banks.lock().await;
+        for (key, _) in self.store.scan_prefix(&self.doc_prefix(id)).await? {
+            self.store.delete(&key).await?;
+        }
+        self.store.delete(&self.bank_key(id)).await?;
+        banks.remove(id);
         Ok(())
     }
 

@@ -271,3 +271,22 @@ async fn vector_bank_through_a_served_embedding_model() {
     let err = again.register_memory_bank(&unknown).await.unwrap_err();
     assert!(matches!(err, Error::InvalidValue(_)) && err.to_string().contains("no-such-model"), "{err}");
 }
+
+#[tokio::test]
+async fn dropping_a_bank_removes_it_and_its_documents() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryKvStore::default());
+    let Some(p) = provider(&store).await else { return };
+    let ctx = RequestContext::default();
+    let (kw, other) =
+        (bank(json!({"identifier": "kw", "type": "keyword"})), bank(json!({"identifier": "k", "type": "keyword"})));
+    p.register_memory_bank(&kw).await.unwrap();
+    p.register_memory_bank(&other).await.unwrap();
+    p.insert_documents(&kw, vec![doc("cats", json!("Cats purr."))], None, &ctx).await.unwrap();
+    p.insert_documents(&other, vec![doc("dogs", json!("Dogs bark."))], None, &ctx).await.unwrap();
+    p.drop_memory_bank(&kw, &ctx).await.unwrap();
+    let listed: Vec<String> = p.list_memory_banks().await.unwrap().iter().map(|b| b.identifier().to_owned()).collect();
+    assert_eq!(listed, ["k"]);
+    assert!(store.scan_prefix("memory:mem:doc:kw\u{1}").await.unwrap().is_empty());
+    assert!(p.query_documents(&kw, "cats purr".into(), None, &ctx).await.unwrap().chunks.is_empty());
+    assert_eq!(ids(&p.query_documents(&other, "dogs".into(), None, &ctx).await.unwrap()), ["dogs"]);
+}

@@ -54,5 +54,11 @@ pub trait MemoryProvider: Send + Sync {
             bank.identifier()
         )))
     }
+    /// Deletes the bank's storage and every document in it; the caller then removes its
+    /// registration. A bank whose storage is already gone is not an error.
+    async fn drop_memory_bank(&self, bank: &MemoryBankDef, ctx: &RequestContext) -> Result<()> {
+        let _ = ctx;
+        Err(Error::not_implemented(format!("the provider of memory bank `{}` cannot drop banks", bank.identifier())))
+    }
     async fn shutdown(&self) {}
 }

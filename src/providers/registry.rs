@@ -428,7 +428,6 @@ fn safety_specs() -> Vec<ProviderSpec> {
 
 fn memory_specs() -> Vec<ProviderSpec> {
     let api = Api::Memory;
-    let not_yet = "not available in this build yet";
     vec![
         ProviderSpec {
             api,
@@ -452,9 +451,13 @@ fn memory_specs() -> Vec<ProviderSpec> {
             config_fields: fields! {
                 "host": String = "\"localhost\""; "Chroma host",
                 "port": Integer, required true; "Chroma port",
+                "tenant": String = "\"default_tenant\""; "Chroma tenant",
+                "database": String = "\"default_database\""; "Chroma database",
+                "allow_private_urls": Boolean = "false"; "let documents be fetched from private, loopback and link-local addresses",
+                "tokenizer": String; "path to a Llama 3 tokenizer.model for chunking; unset: the one in llama_models",
             },
-            note: not_yet,
-            build: None,
+            note: "",
+            build: Some(crate::memory::build_chroma),
         },
         ProviderSpec {
             api,
@@ -476,9 +479,12 @@ fn memory_specs() -> Vec<ProviderSpec> {
             api,
             provider_type: "remote::weaviate",
             deps: &[],
-            config_fields: &[],
-            note: not_yet,
-            build: None,
+            config_fields: fields! {
+                "allow_private_urls": Boolean = "false"; "let documents be fetched from private, loopback and link-local addresses",
+                "tokenizer": String; "path to a Llama 3 tokenizer.model for chunking; unset: the one in llama_models",
+            },
+            note: "",
+            build: Some(crate::memory::build_weaviate),
         },
         ProviderSpec {
             api,

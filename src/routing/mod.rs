@@ -343,6 +343,28 @@ where
         })
     }
 
+    /// Forgets an object: its run-time registrations, what providers last reported of it, and
+    /// its run-config entry (until the next start). Its provider has removed it first. Another
+    /// process sharing the store stops finding it once its own memory of providers' listings is
+    /// refreshed (`LISTING_MAX_AGE` at most).
+    pub async fn unregister(&self, identifier: &str) -> Result<()> {
+        for (key, _) in self.store.scan_prefix(&format!("{}{identifier}\u{1}", prefix::<T>())).await? {
+            self.store.delete(&key).await?;
+        }
+        if let Ok(mut reported) = self.reported.write() {
+            for listing in reported.values_mut() {
+                listing.objects.retain(|o| o.identifier() != identifier);
+            }
+        }
+        if let Ok(mut c) = self.configured.write() {
+            c.retain(|o| o.identifier() != identifier);
+        }
+        if let Ok(mut guard) = self.snapshot.write() {
+            *guard = None;
+        }
+        Ok(())
+    }
+
     /// Registers an object against its provider (which may refuse) and persists it.
     pub async fn register(&self, mut obj: T) -> Result<T> {
         if obj.identifier().trim().is_empty() {

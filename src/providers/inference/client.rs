@@ -154,6 +154,7 @@ impl Origin {
         match self.service.key_field {
             "" if config.is_empty() => "the server wants credentials this provider does not send".to_owned(),
             "" => format!("set `{config}` in the provider config"),
+            field if config.is_empty() => format!("send `{field}` in the X-LlamaStack-ProviderData header"),
             field => {
                 format!(
                     "set `{config}` in the provider config or send `{field}` in the X-LlamaStack-ProviderData header"

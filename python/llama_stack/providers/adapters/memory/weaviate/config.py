@@ -4,7 +4,9 @@ The provider itself takes no settings: each request names its Weaviate cluster a
 provider data.
 """
 
-from pydantic import BaseModel
+from typing import Optional
+
+from pydantic import BaseModel, Field
 
 
 class WeaviateRequestProviderData(BaseModel):
@@ -15,4 +17,13 @@ class WeaviateRequestProviderData(BaseModel):
 
 
 class WeaviateConfig(BaseModel):
-    """``remote::weaviate``: no fields."""
+    """``remote::weaviate``: nothing is required (the cluster comes with each request)."""
+
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let documents be fetched from private, loopback and link-local addresses",
+    )
+    tokenizer: Optional[str] = Field(
+        default=None,
+        description="Path to a Llama 3 tokenizer.model for chunking; unset: the one in llama_models",
+    )
