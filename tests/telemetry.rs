@@ -308,9 +308,12 @@ fn check_nesting(spans: &[llama_stack_rs::types::telemetry::Span]) -> std::colle
     let roots: Vec<_> = spans.iter().filter(|s| s.parent_span_id.is_none()).collect();
     assert_eq!(roots.len(), 1, "{spans:?}");
     for s in spans {
-        let end = s.end_time.as_ref().unwrap_or_else(|| panic!("span {} did not end: {spans:?}", s.name));
+        assert!(s.end_time.is_some(), "span {} did not end: {spans:?}", s.name);
+        let end = s.end_time.as_ref().unwrap();
         let Some(parent) = &s.parent_span_id else { continue };
-        let p = spans.iter().find(|p| &p.span_id == parent).unwrap_or_else(|| panic!("no parent of {}", s.name));
+        let p = spans.iter().find(|p| &p.span_id == parent);
+        assert!(p.is_some(), "no parent of {} in {spans:?}", s.name);
+        let p = p.unwrap();
         let p_end = p.end_time.as_ref().unwrap();
         // Timestamps are fixed-width UTC strings: their order is the times' order.
         assert!(p.start_time.as_str() <= s.start_time.as_str(), "{} starts before {}", s.name, p.name);
