@@ -552,22 +552,28 @@ async fn one_turn_reads_as_one_trace_with_its_steps_as_child_spans() {
 
     // span id -> (name, parent span id), all in the root's trace.
     let mut spans = std::collections::HashMap::new();
+    let mut ended = std::collections::HashSet::new();
     let mut trace_ids = std::collections::HashSet::new();
     for event in recorder.0.lock().unwrap().iter() {
         if let Event::StructuredLog(s) = event {
             trace_ids.insert(s.trace_id.clone());
             if let StructuredLogPayload::SpanStart(start) = &s.payload {
                 spans.insert(s.span_id.clone(), (start.name.clone(), start.parent_span_id.clone()));
+            } else {
+                ended.insert(s.span_id.clone());
             }
         }
     }
     assert_eq!(trace_ids.len(), 1, "{trace_ids:?}");
+    // Every span ended once the stream was read and the root's guard dropped.
+    assert_eq!(ended, spans.keys().cloned().collect(), "{spans:?}");
     let parent_name = |name: &str| -> Option<String> {
         let (_, parent) = spans.values().find(|(n, _)| n == name)?;
         spans.get(parent.as_ref()?).map(|(n, _)| n.clone())
     };
     assert_eq!(parent_name("agents.turn").as_deref(), Some("/agents/turn/create"));
     assert_eq!(parent_name("agents.shield_call").as_deref(), Some("agents.turn"));
+    assert_eq!(parent_name("safety.run_shield").as_deref(), Some("agents.shield_call"));
     assert_eq!(parent_name("agents.inference").as_deref(), Some("agents.turn"));
 }
 

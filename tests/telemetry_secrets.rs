@@ -18,7 +18,7 @@ use llama_stack_rs::config::StackRunConfig;
 use llama_stack_rs::kvstore::KvStoreConfig;
 use llama_stack_rs::providers::RequestContext;
 use llama_stack_rs::stack::Stack;
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
 
@@ -64,9 +64,9 @@ async fn start_backend() -> String {
 struct Receiver(Arc<Mutex<Vec<String>>>);
 
 async fn start_receiver() -> (String, Receiver) {
-    async fn keep(axum::extract::State(r): axum::extract::State<Receiver>, body: String) -> Json<Value> {
-        r.0.lock().unwrap().push(body);
-        Json(json!({}))
+    // OTLP/HTTP protobuf: strings travel as their UTF-8 bytes, so the text of a body shows them.
+    async fn keep(axum::extract::State(r): axum::extract::State<Receiver>, body: axum::body::Bytes) {
+        r.0.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
     }
     let r = Receiver::default();
     let app = Router::new().route("/v1/traces", post(keep)).route("/v1/metrics", post(keep)).with_state(r.clone());

@@ -393,8 +393,13 @@ impl Executor {
             let messages = messages.to_vec();
             let ctx = self.ctx.within(&span);
             async move {
-                let (shield, provider) = table.resolve(id).await?;
-                provider.run_shield(&shield, messages, JsonObject::new(), &ctx).await
+                let span = ctx.span_with("safety.run_shield", attributes([("shield_id", id.as_str())]));
+                let ctx = ctx.within(&span);
+                let run = async {
+                    let (shield, provider) = table.resolve(id).await?;
+                    provider.run_shield(&shield, messages, JsonObject::new(), &ctx).await
+                };
+                span.record(run.await)
             }
         });
         let mut violation = None;

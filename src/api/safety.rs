@@ -9,6 +9,7 @@ use crate::config::Api;
 use crate::error::Result;
 use crate::providers::RequestContext;
 use crate::stack::Stack;
+use crate::telemetry::attributes;
 use crate::types::safety::RunShieldRequest;
 
 pub fn operations() -> Vec<Method> {
@@ -20,5 +21,7 @@ async fn run_shield(stack: Arc<Stack>, args: Args, ctx: RequestContext) -> Resul
     let request: RunShieldRequest = args.body()?;
     let (shield, provider) = stack.shields.resolve(&request.shield_type).await?;
     let params = request.params.unwrap_or_default();
-    Reply::json(&provider.run_shield(&shield, request.messages, params, &ctx).await?)
+    let span = ctx.span_with("safety.run_shield", attributes([("shield_id", shield.identifier.as_str())]));
+    let ctx = ctx.within(&span);
+    Reply::json(&span.record(provider.run_shield(&shield, request.messages, params, &ctx).await)?)
 }

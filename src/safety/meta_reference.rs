@@ -115,7 +115,12 @@ impl MetaReferenceSafety {
             "messages": [{"role": "user", "content": guard.guard_input(&messages)}],
         }))
         .map_err(|e| Error::internal(format!("guard request: {e}")))?;
-        let answer = inference.chat_completion(&model, request, ctx).await?;
+        // The guard model's call is an inference span of its own under the shield's.
+        let span = ctx.span_with(
+            "inference.chat_completion",
+            crate::telemetry::attributes([("model_id", guard.model.as_str()), ("stream", "false")]),
+        );
+        let answer = span.record(inference.chat_completion(&model, request, &ctx.within(&span)).await)?;
         let text = answer.completion_message.content.as_text(" ");
         guard.parse(&text).map_err(|why| Error::Upstream {
             provider: self.provider_id.clone(),

@@ -146,7 +146,7 @@ impl Tracer {
             Some(t) => (t.to_owned(), parent_span_id.filter(plausible).map(str::to_owned)),
             None => (short_id(), None),
         };
-        TraceContext { current: Some(Arc::new(SpanRef { tracer: self.clone(), trace_id, span_id })) }
+        TraceContext { current: Some(Arc::new(SpanRef { tracer: self.clone(), trace_id, span_id, owned: None })) }
     }
 
     /// Opens the root span of a new trace.
@@ -163,10 +163,35 @@ struct SpanRef {
     trace_id: String,
     /// `None` for a trace with no span yet (the next span opened is its root).
     span_id: Option<String>,
+    /// Set for a span opened here (not a caller's span named by ids): its end is emitted when
+    /// the last handle on it goes.
+    owned: Option<Owned>,
+}
+
+struct Owned {
+    failed: AtomicBool,
+    /// The parent stays open while this span is: a span never ends before its children.
+    _parent: Option<Arc<SpanRef>>,
+}
+
+impl Drop for SpanRef {
+    fn drop(&mut self) {
+        let (Some(owned), Some(span_id)) = (&self.owned, self.span_id.take()) else { return };
+        let status = if owned.failed.load(Ordering::Relaxed) { SpanStatus::Error } else { SpanStatus::Ok };
+        self.tracer.emit(Event::StructuredLog(StructuredLogEvent {
+            kind: StructuredLogTag::default(),
+            trace_id: std::mem::take(&mut self.trace_id),
+            span_id,
+            timestamp: Timestamp::now(),
+            attributes: None,
+            payload: StructuredLogPayload::SpanEnd(SpanEndPayload { kind: SpanEndTag::default(), status }),
+        }));
+    }
 }
 
 /// Where a request is in its trace: the trace id and the current span. Carried by
-/// [`RequestContext`]; the default is "not traced" and costs nothing.
+/// [`RequestContext`]; the default is "not traced" and costs nothing. A context rooted in a span
+/// keeps that span open (see [`SpanGuard`]).
 #[derive(Clone, Default)]
 pub struct TraceContext {
     current: Option<Arc<SpanRef>>,
@@ -199,7 +224,7 @@ impl TraceContext {
     /// Opens a span under the current one (a no-op guard when not traced).
     pub fn child(&self, name: &str, attributes: Option<JsonObject>) -> SpanGuard {
         match &self.current {
-            Some(s) => SpanGuard::open(s.tracer.clone(), s.trace_id.clone(), s.span_id.clone(), name, attributes),
+            Some(s) => SpanGuard::open(s.tracer.clone(), s.trace_id.clone(), Some(s), name, attributes),
             None => SpanGuard::noop(),
         }
     }
@@ -212,11 +237,13 @@ impl TraceContext {
     }
 }
 
-/// An open span. Dropping it emits the span's end (status `error` if [`SpanGuard::fail`] or
-/// [`SpanGuard::record`] saw an error, else `ok`).
+/// An open span. The span ends (status `error` if [`SpanGuard::fail`] or [`SpanGuard::record`]
+/// saw an error, else `ok`) when the guard, every context made from it
+/// ([`SpanGuard::context`], [`RequestContext::within`]) and every span under it are gone. So a
+/// request's span covers everything the request started, a streamed body and a turn that runs on
+/// after its reader left included, and a trace always nests.
 pub struct SpanGuard {
     span: Option<Arc<SpanRef>>,
-    failed: AtomicBool,
 }
 
 impl fmt::Debug for SpanGuard {
@@ -228,17 +255,21 @@ impl fmt::Debug for SpanGuard {
 impl SpanGuard {
     /// A guard that records nothing.
     pub fn noop() -> Self {
-        Self { span: None, failed: AtomicBool::new(false) }
+        Self { span: None }
     }
 
     fn open(
         tracer: Tracer,
         trace_id: String,
-        parent_span_id: Option<String>,
+        parent: Option<&Arc<SpanRef>>,
         name: &str,
         attributes: Option<JsonObject>,
     ) -> Self {
         let span_id = short_id();
+        // A context naming no span (a new trace) is no parent; a caller's span named by ids is
+        // one, but not ours to keep open.
+        let parent_span_id = parent.and_then(|p| p.span_id.clone());
+        let keep_open = parent.filter(|p| p.owned.is_some()).map(Arc::clone);
         tracer.emit(Event::StructuredLog(StructuredLogEvent {
             kind: StructuredLogTag::default(),
             trace_id: trace_id.clone(),
@@ -252,8 +283,12 @@ impl SpanGuard {
             }),
         }));
         Self {
-            span: Some(Arc::new(SpanRef { tracer, trace_id, span_id: Some(span_id) })),
-            failed: AtomicBool::new(false),
+            span: Some(Arc::new(SpanRef {
+                tracer,
+                trace_id,
+                span_id: Some(span_id),
+                owned: Some(Owned { failed: AtomicBool::new(false), _parent: keep_open }),
+            })),
         }
     }
 
@@ -289,7 +324,9 @@ impl SpanGuard {
 
     /// Marks the span as failed.
     pub fn fail(&self) {
-        self.failed.store(true, Ordering::Relaxed);
+        if let Some(owned) = self.span.as_deref().and_then(|s| s.owned.as_ref()) {
+            owned.failed.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Marks the span as failed when `result` is an error; passes it through.
@@ -335,29 +372,14 @@ impl SpanGuard {
     where
         S: Stream<Item = std::result::Result<T, E>>,
     {
-        SpanStream { inner: Box::pin(stream), guard: Some(self) }
+        SpanStream { inner: Some(Box::pin(stream)), guard: Some(self) }
     }
 }
 
-impl Drop for SpanGuard {
-    fn drop(&mut self) {
-        let Some(s) = self.span.take() else { return };
-        let Some(span_id) = s.span_id.clone() else { return };
-        let status = if self.failed.load(Ordering::Relaxed) { SpanStatus::Error } else { SpanStatus::Ok };
-        s.tracer.emit(Event::StructuredLog(StructuredLogEvent {
-            kind: StructuredLogTag::default(),
-            trace_id: s.trace_id.clone(),
-            span_id,
-            timestamp: Timestamp::now(),
-            attributes: None,
-            payload: StructuredLogPayload::SpanEnd(SpanEndPayload { kind: SpanEndTag::default(), status }),
-        }));
-    }
-}
-
-/// A stream that ends its span when it ends (see [`SpanGuard::wrap_stream`]).
+/// A stream that ends its span when it ends (see [`SpanGuard::wrap_stream`]). The inner stream
+/// goes with it, and with it whatever context it holds on the span.
 pub struct SpanStream<S> {
-    inner: Pin<Box<S>>,
+    inner: Option<Pin<Box<S>>>,
     guard: Option<SpanGuard>,
 }
 
@@ -368,14 +390,18 @@ where
     type Item = std::result::Result<T, E>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let next = self.inner.as_mut().poll_next(cx);
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        let next = inner.as_mut().poll_next(cx);
         match &next {
             Poll::Ready(Some(Err(_))) => {
                 if let Some(g) = &self.guard {
                     g.fail();
                 }
             }
-            Poll::Ready(None) => self.guard = None,
+            Poll::Ready(None) => {
+                self.inner = None;
+                self.guard = None;
+            }
             _ => {}
         }
         next
