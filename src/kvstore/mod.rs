@@ -26,6 +26,26 @@ pub trait KvStore: Send + Sync {
     /// Every `(key, value)` with `start <= key <= end`, in key order.
     async fn range(&self, start: &str, end: &str) -> Result<Vec<(String, String)>>;
 
+    /// The value of each key, in order. The default reads them one by one; a store that can
+    /// read them in one round trip overrides it.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k).await?);
+        }
+        Ok(out)
+    }
+
+    /// Writes every `(key, value)`, in order. The default writes them one by one (an error
+    /// leaves the earlier ones written); a store that can write them in one transaction
+    /// overrides it, and then writes all or none.
+    async fn set_many(&self, pairs: &[(String, String)]) -> Result<()> {
+        for (k, v) in pairs {
+            self.set(k, v).await?;
+        }
+        Ok(())
+    }
+
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         // U+10FFFF sorts after any character a key can hold here.
@@ -198,6 +218,14 @@ impl KvStore for Namespaced {
     async fn delete(&self, key: &str) -> Result<()> {
         self.inner.delete(&self.key(key)).await
     }
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>> {
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        self.inner.get_many(&keys).await
+    }
+    async fn set_many(&self, pairs: &[(String, String)]) -> Result<()> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (self.key(k), v.clone())).collect();
+        self.inner.set_many(&pairs).await
+    }
     async fn range(&self, start: &str, end: &str) -> Result<Vec<(String, String)>> {
         let rows = self.inner.range(&self.key(start), &self.key(end)).await?;
         Ok(rows.into_iter().filter_map(|(k, v)| k.strip_prefix(&self.prefix).map(|k| (k.to_owned(), v))).collect())
@@ -255,6 +283,9 @@ pub async fn conformance(store: &dyn KvStore) -> Result<()> {
     check("inclusive range", &store.range("a:2", "b:1").await?.len(), &2)?;
     store.delete("a:1").await?;
     check("get after delete", &store.get("a:1").await?, &None)?;
+    store.set_many(&[("c:1".into(), "x".into()), ("c:2".into(), "y".into()), ("c:1".into(), "z".into())]).await?;
+    let many = store.get_many(&["c:1".into(), "missing".into(), "c:2".into()]).await?;
+    check("set_many then get_many", &many, &vec![Some("z".into()), None, Some("y".into())])?;
     check("get missing", &store.get("missing").await?, &None)
 }
 

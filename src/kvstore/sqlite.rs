@@ -72,6 +72,33 @@ impl KvStore for SqliteKvStore {
         .await
     }
 
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>> {
+        let keys = keys.to_vec();
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT value FROM kvstore WHERE key = ?1")?;
+            keys.iter().map(|k| stmt.query_row(params![k], |r| r.get(0)).optional()).collect()
+        })
+        .await
+    }
+
+    /// One transaction: all pairs are written or none.
+    async fn set_many(&self, pairs: &[(String, String)]) -> Result<()> {
+        let pairs = pairs.to_vec();
+        self.with(move |c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO kvstore (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                )?;
+                for (k, v) in &pairs {
+                    stmt.execute(params![k, v])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
         self.with(move |c| c.execute("DELETE FROM kvstore WHERE key = ?1", params![key]).map(|_| ())).await

@@ -206,23 +206,34 @@ impl Preparer {
             })
             .collect();
         let texts: Vec<Result<String>> = futures::stream::iter(reads).buffered(READ_CONCURRENCY).collect().await;
+        let texts: Vec<String> = texts.into_iter().collect::<Result<_>>()?;
+        let (size, overlap) = match kind {
+            Kind::Vector { chunk_size, overlap, .. } => (chunk_size, overlap),
+            Kind::Keyword => (KEYWORD_CHUNK_TOKENS, default_overlap(KEYWORD_CHUNK_TOKENS)),
+            Kind::KeyValue => (0, 0),
+        };
+        // One blocking call cuts every document of the request.
+        let t = Arc::clone(&self.tokenizer);
+        let whole = matches!(kind, Kind::KeyValue);
+        let all_chunks: Vec<Vec<StoredChunk>> = tokio::task::spawn_blocking(move || {
+            texts
+                .into_iter()
+                .map(|text| {
+                    if whole {
+                        let count = t.encode(&text, false).len();
+                        return vec![StoredChunk { content: text, token_count: count }];
+                    }
+                    chunk_text(&t, &text, size, overlap)
+                        .into_iter()
+                        .map(|c| StoredChunk { content: c.content, token_count: c.token_count })
+                        .collect()
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
         let mut prepared = Vec::with_capacity(documents.len());
-        for (doc, text) in documents.into_iter().zip(texts) {
-            let text = text?;
-            let chunks = match kind {
-                Kind::Vector { chunk_size, overlap, .. } => self.chunk(&text, chunk_size, overlap).await?,
-                Kind::Keyword => self.chunk(&text, KEYWORD_CHUNK_TOKENS, default_overlap(KEYWORD_CHUNK_TOKENS)).await?,
-                Kind::KeyValue => {
-                    let t = Arc::clone(&self.tokenizer);
-                    let (text, count) = tokio::task::spawn_blocking(move || {
-                        let n = t.encode(&text, false).len();
-                        (text, n)
-                    })
-                    .await
-                    .map_err(|e| Error::internal(e.to_string()))?;
-                    vec![StoredChunk { content: text, token_count: count }]
-                }
-            };
+        for (doc, chunks) in documents.into_iter().zip(all_chunks) {
             if chunks.is_empty() {
                 return Err(Error::invalid(format!("document `{}`: it holds no text", doc.document_id)));
             }
@@ -247,15 +258,6 @@ impl Preparer {
             }
         }
         Ok(prepared)
-    }
-
-    async fn chunk(&self, text: &str, size: usize, overlap: usize) -> Result<Vec<StoredChunk>> {
-        let t = Arc::clone(&self.tokenizer);
-        let text = text.to_owned();
-        let chunks = tokio::task::spawn_blocking(move || chunk_text(&t, &text, size, overlap))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))?;
-        Ok(chunks.into_iter().map(|c| StoredChunk { content: c.content, token_count: c.token_count }).collect())
     }
 }
 
@@ -321,28 +323,22 @@ impl MetaReferenceMemory {
         Ok(ix)
     }
 
-    /// Writes prepared documents and puts them in the index. If a write fails, the rows
-    /// already written are put back as they were, so the bank is unchanged.
+    /// Writes prepared documents and puts them in the index. If the write fails, the rows are
+    /// put back as they were, so the bank is unchanged.
     async fn commit(&self, bank: &MemoryBankDef, docs: Vec<StoredDocument>) -> Result<()> {
         let id = bank.identifier();
         let ix = self.index(bank).await?;
         let mut ix = ix.write().await;
-        let mut written: Vec<(String, Option<String>)> = Vec::new();
+        let mut rows = Vec::with_capacity(docs.len());
         for d in &docs {
-            let key = self.doc_key(id, &d.document_id);
             let value = serde_json::to_string(d).map_err(|e| Error::internal(e.to_string()))?;
-            let previous = match self.store.get(&key).await {
-                Ok(p) => p,
-                Err(e) => {
-                    self.undo(written).await;
-                    return Err(e);
-                }
-            };
-            if let Err(e) = self.store.set(&key, &value).await {
-                self.undo(written).await;
-                return Err(e);
-            }
-            written.push((key, previous));
+            rows.push((self.doc_key(id, &d.document_id), value));
+        }
+        let keys: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+        let previous = self.store.get_many(&keys).await?;
+        if let Err(e) = self.store.set_many(&rows).await {
+            self.undo(keys.into_iter().zip(previous).collect()).await;
+            return Err(e);
         }
         for d in docs {
             ix.put(d);

@@ -161,12 +161,15 @@ fn progress(msg: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
-/// Removes a scratch folder when dropped, so a failed fetch leaves nothing behind.
+/// Removes a scratch folder or partial file when dropped, so a failed fetch leaves nothing behind.
 struct Scratch(PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // A scratch folder, or a partial file.
+        if std::fs::remove_dir_all(&self.0).is_err() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
