@@ -12,6 +12,7 @@ mod templates;
 mod tokenizer;
 
 pub use augment::augment_messages;
+pub use pyfmt::float_repr;
 pub use decode::decode_assistant_message;
 pub use render::{Piece, dialog_pieces, encode_tool_call};
 pub use stream::StreamParser;
