@@ -146,9 +146,8 @@ impl PromptGuard {
         };
         let mode = match shield.params.get(TYPE_PARAM) {
             None | Some(Value::Null) => self.settings.mode,
-            Some(Value::String(s)) => {
-                Mode::parse(s).ok_or_else(|| bad(TYPE_PARAM, format!("is `{s}`; it must be `injection` or `jailbreak`")))?
-            }
+            Some(Value::String(s)) => Mode::parse(s)
+                .ok_or_else(|| bad(TYPE_PARAM, format!("is `{s}`; it must be `injection` or `jailbreak`")))?,
             Some(other) => return Err(bad(TYPE_PARAM, format!("must be `injection` or `jailbreak`, not {other}"))),
         };
         let threshold = match shield.params.get(THRESHOLD_PARAM) {

@@ -112,8 +112,8 @@ impl Classifier {
         let used = Arc::new(Mutex::new(BTreeSet::new()));
         let backend = TrackedTensors { tensors, used: Arc::clone(&used) };
         let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
-        let model =
-            DebertaV2SeqClassificationModel::load(vb.pp("deberta"), &config, id2label).map_err(|e| weights_error(&e))?;
+        let model = DebertaV2SeqClassificationModel::load(vb.pp("deberta"), &config, id2label)
+            .map_err(|e| weights_error(&e))?;
         let used = used.lock().unwrap_or_else(PoisonError::into_inner);
         let unused = names.difference(&*used).cloned().collect();
         Ok((Self { model, tokenizer, device, window }, unused))
@@ -127,8 +127,10 @@ impl Classifier {
     /// The token windows `text` is read in: the whole text when it fits the model, otherwise
     /// overlapping windows covering all of it, each with the tokenizer's special tokens.
     pub fn windows(&self, text: &str) -> Result<Vec<Encoding>> {
-        let mut first =
-            self.tokenizer.encode(text, true).map_err(|e| Error::invalid(format!("cannot tokenize the message: {e}")))?;
+        let mut first = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| Error::invalid(format!("cannot tokenize the message: {e}")))?;
         let rest = first.take_overflowing();
         let mut out = Vec::with_capacity(1 + rest.len());
         out.push(first);
@@ -270,9 +272,10 @@ fn load_tokenizer(path: &Path, window: usize, vocab_size: usize) -> Result<Token
         )));
     }
     let added = tokenizer.get_post_processor().map_or(0, |p| p.added_tokens(false));
-    let content = window.checked_sub(added).filter(|n| *n > 0).ok_or_else(|| {
-        bad(format!("{added} special tokens leave no room for text in a window of {window} tokens"))
-    })?;
+    let content = window
+        .checked_sub(added)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad(format!("{added} special tokens leave no room for text in a window of {window} tokens")))?;
     tokenizer.with_padding(None);
     tokenizer
         .with_truncation(Some(TruncationParams {
