@@ -157,7 +157,9 @@ fn weights() -> HashMap<String, Tensor> {
             let n = shape.iter().product();
             let mut v = values(u64::try_from(i).unwrap() + 1, n);
             if name.ends_with("LayerNorm.weight") {
-                v.iter_mut().for_each(|x| *x = 1.0 + *x * 0.2);
+                for x in &mut v {
+                    *x = 1.0 + *x * 0.2;
+                }
             }
             let t = Tensor::from_vec(v, shape, &Device::Cpu).unwrap();
             (name, t)
