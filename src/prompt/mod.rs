@@ -13,6 +13,7 @@ mod tokenizer;
 
 pub use augment::augment_messages;
 pub use decode::decode_assistant_message;
+pub use pyfmt::float_repr;
 pub use render::{Piece, dialog_pieces, encode_tool_call};
 pub use stream::StreamParser;
 pub use tokenizer::{Llama3Tokenizer, VISION_TOKEN_ID};

@@ -383,7 +383,10 @@ fn safety_specs() -> Vec<ProviderSpec> {
             deps: &[Api::Inference],
             config_fields: fields! {
                 "llama_guard_shield": Object; "Llama Guard settings: {model, excluded_categories, disable_input_check, disable_output_check}; serves the llama_guard shield",
-                "enable_prompt_guard": Boolean = "false"; "serve the prompt_guard shield",
+                "enable_prompt_guard": Boolean = "false"; "serve the prompt_guard shield (Prompt-Guard-86M run in process)",
+                "prompt_guard_model_dir": String; "Prompt Guard model folder (config.json, model.safetensors, tokenizer.json); default $LLAMA_STACK_CONFIG_DIR/checkpoints/Prompt-Guard-86M",
+                "prompt_guard_threshold": Number = "0.9"; "probability above which prompt_guard reports a violation",
+                "prompt_guard_type": String = "\"injection\""; "what prompt_guard flags when the shield's params.prompt_guard_type does not say: injection (p(INJECTION)+p(JAILBREAK)) or jailbreak (p(JAILBREAK))",
             },
             note: "",
             build: Some(crate::safety::meta_reference::build),

@@ -1,5 +1,5 @@
 //! `meta-reference` safety: the `llama_guard` shield (Llama Guard run on a guard model served by
-//! this stack's inference API) and the `prompt_guard` shield.
+//! this stack's inference API) and the `prompt_guard` shield (Prompt Guard run in process).
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::llama_guard::{LlamaGuard, LlamaGuardConfig};
+use super::prompt_guard::{self, PromptGuard};
 use super::{Verdict, first_as_user, require_messages, shield_def, unsupported_type};
 use crate::error::{Error, Result};
 use crate::providers::registry::BuildArgs;
@@ -29,6 +30,12 @@ struct Config {
     llama_guard_shield: Option<LlamaGuardConfig>,
     #[serde(default)]
     enable_prompt_guard: Option<bool>,
+    #[serde(default)]
+    prompt_guard_model_dir: Option<String>,
+    #[serde(default)]
+    prompt_guard_threshold: Option<f64>,
+    #[serde(default)]
+    prompt_guard_type: Option<String>,
 }
 
 pub fn build(args: BuildArgs) -> BoxFuture<'static, Result<ProviderImpl>> {
@@ -52,8 +59,19 @@ pub fn build(args: BuildArgs) -> BoxFuture<'static, Result<ProviderImpl>> {
                 );
             }
         }
-        let provider =
-            MetaReferenceSafety::new(args.provider_id, guard, config.enable_prompt_guard.unwrap_or(false), models);
+        // The fields are checked even when the shield is off; the model is only looked for when on.
+        let settings = prompt_guard::Settings::new(
+            config.prompt_guard_model_dir.as_deref(),
+            config.prompt_guard_threshold,
+            config.prompt_guard_type.as_deref(),
+            &at,
+        )?;
+        let prompt_guard = if config.enable_prompt_guard.unwrap_or(false) {
+            Some(PromptGuard::load(settings, &format!("{at}.prompt_guard_model_dir")).await?)
+        } else {
+            None
+        };
+        let provider = MetaReferenceSafety::new(args.provider_id, guard, prompt_guard, models);
         Ok(ProviderImpl::Safety(Arc::new(provider)))
     })
 }
@@ -61,7 +79,7 @@ pub fn build(args: BuildArgs) -> BoxFuture<'static, Result<ProviderImpl>> {
 pub struct MetaReferenceSafety {
     provider_id: String,
     guard: Option<LlamaGuard>,
-    prompt_guard: bool,
+    prompt_guard: Option<PromptGuard>,
     models: Option<Arc<ModelTable>>,
 }
 
@@ -69,7 +87,7 @@ impl MetaReferenceSafety {
     pub fn new(
         provider_id: impl Into<String>,
         guard: Option<LlamaGuard>,
-        prompt_guard: bool,
+        prompt_guard: Option<PromptGuard>,
         models: Option<Arc<ModelTable>>,
     ) -> Self {
         Self { provider_id: provider_id.into(), guard, prompt_guard, models }
@@ -85,7 +103,7 @@ impl MetaReferenceSafety {
         if self.guard.is_some() {
             out.push(LLAMA_GUARD);
         }
-        if self.prompt_guard {
+        if self.prompt_guard.is_some() {
             out.push(PROMPT_GUARD);
         }
         out
@@ -136,11 +154,13 @@ impl SafetyProvider for MetaReferenceSafety {
     }
 
     async fn register_shield(&self, shield: &ShieldDefWithProvider) -> Result<()> {
-        if self.served().contains(&shield.shield_type.as_str()) {
-            Ok(())
-        } else {
-            Err(unsupported_type(&self.provider_id, shield, &self.served()))
+        if !self.served().contains(&shield.shield_type.as_str()) {
+            return Err(unsupported_type(&self.provider_id, shield, &self.served()));
         }
+        if let (PROMPT_GUARD, Some(prompt_guard)) = (shield.shield_type.as_str(), &self.prompt_guard) {
+            prompt_guard.shield_settings(shield)?;
+        }
+        Ok(())
     }
 
     async fn run_shield(
@@ -151,14 +171,9 @@ impl SafetyProvider for MetaReferenceSafety {
         ctx: &RequestContext,
     ) -> Result<RunShieldResponse> {
         require_messages(&messages)?;
-        let verdict = match (shield.shield_type.as_str(), &self.guard) {
-            (LLAMA_GUARD, Some(guard)) => self.run_llama_guard(guard, shield, messages, ctx).await?,
-            (PROMPT_GUARD, _) if self.prompt_guard => {
-                return Err(Error::not_implemented(format!(
-                    "shield `{}`: the Prompt-Guard classifier is not available in this build",
-                    shield.identifier
-                )));
-            }
+        let verdict = match (shield.shield_type.as_str(), &self.guard, &self.prompt_guard) {
+            (LLAMA_GUARD, Some(guard), _) => self.run_llama_guard(guard, shield, messages, ctx).await?,
+            (PROMPT_GUARD, _, Some(prompt_guard)) => prompt_guard.run(shield, &messages).await?,
             _ => return Err(unsupported_type(&self.provider_id, shield, &self.served())),
         };
         Ok(verdict.into_response())

@@ -3,6 +3,8 @@
 //! - `codeshield`: `meta-reference/codeshield`, insecure-code patterns found in messages.
 //! - `llama_guard`: the Llama Guard prompt and verdict, run on a guard model through the
 //!   inference routing table; `meta_reference` serves it as the `llama_guard` shield.
+//! - `prompt_guard`: the Prompt Guard classifier run in process; `meta_reference` serves it as
+//!   the `prompt_guard` shield.
 //! - `bedrock`: `remote::bedrock`, Bedrock guardrails as `generic_content_shield` shields.
 //! - `together`: `remote::together`, the `llama_guard` shield on Together's hosted guard models.
 //!
@@ -13,6 +15,7 @@ pub mod bedrock;
 pub mod codeshield;
 pub mod llama_guard;
 pub mod meta_reference;
+pub mod prompt_guard;
 #[cfg(test)]
 mod tests;
 pub mod together;

@@ -33,7 +33,7 @@ async fn harness(model: &str, excluded: &[&str], input_off: bool, output_off: bo
         disable_output_check: output_off,
     };
     let lg = LlamaGuard::new(config, "llama_guard_shield").unwrap();
-    let safety = MetaReferenceSafety::new("safety", Some(lg), false, Some(table));
+    let safety = MetaReferenceSafety::new("safety", Some(lg), None, Some(table));
     let shield = super::shield_def(LLAMA_GUARD, JsonObject::new()).with_provider("safety");
     Harness { guard, safety, shield }
 }
@@ -210,7 +210,7 @@ async fn an_unserved_guard_model_and_unknown_shield_types_are_clear_errors() {
     )
     .unwrap();
     let table = h.safety.models_for_tests();
-    let other = MetaReferenceSafety::new("safety", Some(lg), false, table);
+    let other = MetaReferenceSafety::new("safety", Some(lg), None, table);
     let e =
         other.run_shield(&h.shield, vec![user("x")], JsonObject::new(), &RequestContext::default()).await.unwrap_err();
     assert_eq!(e.status_code(), 400);

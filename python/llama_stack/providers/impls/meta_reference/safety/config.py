@@ -36,7 +36,27 @@ class LlamaGuardShieldConfig(BaseModel):
 
 
 class SafetyConfig(BaseModel):
-    """``meta-reference`` safety."""
+    """``meta-reference`` safety. The Prompt Guard shield reads a Hugging Face model folder
+    (``config.json``, ``model.safetensors``, ``tokenizer.json``), by default
+    ``$LLAMA_STACK_CONFIG_DIR/checkpoints/Prompt-Guard-86M``."""
 
     llama_guard_shield: Optional[LlamaGuardShieldConfig] = None
     enable_prompt_guard: Optional[bool] = False
+    prompt_guard_model_dir: Optional[str] = None
+    prompt_guard_threshold: float = 0.9
+    prompt_guard_type: str = PromptGuardType.injection.value
+
+    @field_validator("prompt_guard_threshold")
+    @classmethod
+    def _probability(cls, threshold: float) -> float:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"prompt_guard_threshold {threshold} is not a probability between 0 and 1")
+        return threshold
+
+    @field_validator("prompt_guard_type")
+    @classmethod
+    def _guard_type(cls, kind: str) -> str:
+        allowed = [t.value for t in PromptGuardType]
+        if kind not in allowed:
+            raise ValueError(f"prompt_guard_type `{kind}` must be one of: {', '.join(allowed)}")
+        return kind
