@@ -6,6 +6,7 @@
 //! all-MiniLM-L6-v2.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+#![allow(clippy::panic, reason = "a panic is a failed test")]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -118,7 +119,7 @@ metadata_store:
     Stack::build(StackRunConfig::from_yaml(&yaml, "test").unwrap()).await.unwrap()
 }
 
-fn doc(id: &str, content: Value) -> MemoryBankDocument {
+fn doc(id: &str, content: &Value) -> MemoryBankDocument {
     serde_json::from_value(json!({"document_id": id, "content": content, "metadata": {"source": id}})).unwrap()
 }
 
@@ -170,9 +171,9 @@ async fn chroma_banks_documents_errors_and_two_stacks() {
     p.insert_documents(
         &def,
         vec![
-            doc("cats", json!("Cats purr softly and sleep in the sun most of the day.")),
-            doc("volcano", json!("A volcano erupts molten lava and ash from deep inside the earth.")),
-            doc("bread", json!(["Bakers knead dough, let it rise,", "and bake bread in a hot oven."])),
+            doc("cats", &json!("Cats purr softly and sleep in the sun most of the day.")),
+            doc("volcano", &json!("A volcano erupts molten lava and ash from deep inside the earth.")),
+            doc("bread", &json!(["Bakers knead dough, let it rise,", "and bake bread in a hot oven."])),
         ],
         None,
         &ctx,
@@ -210,7 +211,7 @@ async fn chroma_banks_documents_errors_and_two_stacks() {
     assert!(chunk["content"].as_str().unwrap().contains("purr") && chunk["token_count"].as_i64().unwrap() > 0);
 
     // Re-inserting a document id replaces it.
-    p.insert_documents(&def, vec![doc("cats", json!("Kittens chase laser pointers around the kitchen."))], None, &ctx)
+    p.insert_documents(&def, vec![doc("cats", &json!("Kittens chase laser pointers around the kitchen."))], None, &ctx)
         .await
         .unwrap();
     let r = query(&a, bank, "laser pointer kitten", json!({"max_chunks": 5})).await;
@@ -223,11 +224,14 @@ async fn chroma_banks_documents_errors_and_two_stacks() {
     let before = query(&a, bank, "anything at all", all.clone()).await;
     for (docs, needle) in [
         (
-            vec![doc("fish", json!("Fish swim in coral reefs.")), doc("secret", json!({"uri": "file:///etc/passwd"}))],
+            vec![
+                doc("fish", &json!("Fish swim in coral reefs.")),
+                doc("secret", &json!({"uri": "file:///etc/passwd"})),
+            ],
             "secret",
         ),
-        (vec![doc("blank", json!("   "))], "blank"),
-        (vec![doc("twice", json!("one")), doc("twice", json!("two"))], "twice"),
+        (vec![doc("blank", &json!("   "))], "blank"),
+        (vec![doc("twice", &json!("one")), doc("twice", &json!("two"))], "twice"),
     ] {
         let err = p.insert_documents(&def, docs, None, &ctx).await.unwrap_err();
         assert_eq!(err.status_code(), 400, "{err}");
@@ -245,11 +249,11 @@ async fn chroma_banks_documents_errors_and_two_stacks() {
     assert!(err.status_code() == 400 && err.to_string().contains("query"), "{err}");
 
     // Update: an unknown document is refused, a known one replaced.
-    let err = p.update_documents(&def, vec![doc("ghost", json!("Nothing here."))], &ctx).await.unwrap_err();
+    let err = p.update_documents(&def, vec![doc("ghost", &json!("Nothing here."))], &ctx).await.unwrap_err();
     assert!(err.status_code() == 400 && err.to_string().contains("ghost"), "{err}");
-    let err = p.update_documents(&a_notes(&a).await, vec![doc("cats", json!("x"))], &ctx).await.unwrap_err();
+    let err = p.update_documents(&a_notes(&a).await, vec![doc("cats", &json!("x"))], &ctx).await.unwrap_err();
     assert!(err.status_code() == 400 && err.to_string().contains("cats"), "{err}");
-    p.update_documents(&def, vec![doc("bread", json!("Sourdough needs a starter culture of wild yeast."))], &ctx)
+    p.update_documents(&def, vec![doc("bread", &json!("Sourdough needs a starter culture of wild yeast."))], &ctx)
         .await
         .unwrap();
     let r = query(&a, bank, "wild yeast starter", json!({"max_chunks": 1})).await;
@@ -284,7 +288,7 @@ async fn chroma_banks_documents_errors_and_two_stacks() {
     assert_eq!(gone["error"], "NotFoundError", "{gone}");
     let err = p_notes_b
         .1
-        .insert_documents(&p_notes_b.0, vec![doc("late", json!("Too late."))], None, &ctx)
+        .insert_documents(&p_notes_b.0, vec![doc("late", &json!("Too late."))], None, &ctx)
         .await
         .unwrap_err();
     assert!(err.status_code() == 400 && err.to_string().contains("notes"), "{err}");

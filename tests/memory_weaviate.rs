@@ -640,8 +640,8 @@ metadata_store:
     assert!(listed.contains("notes") && !listed.contains("Animals"), "{listed}");
 
     // Without provider data, or with a wrong key: clear errors naming what is missing.
-    let bare = Http { base: base.clone(), header: "{}".into(), client: reqwest::Client::new() };
-    let (status, r) = bare.post("/memory/query", json!({"bank_id": "notes", "query": "cats"})).await;
+    let no_data = Http { base: base.clone(), header: "{}".into(), client: reqwest::Client::new() };
+    let (status, r) = no_data.post("/memory/query", json!({"bank_id": "notes", "query": "cats"})).await;
     assert!(status == 400 && r.to_string().contains("weaviate_cluster_url"), "{r}");
     let wrong = Http {
         base: base.clone(),

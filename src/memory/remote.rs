@@ -338,7 +338,11 @@ mod tests {
             mime_type: None,
             metadata: JsonObject::new(),
             chunks: chunks.iter().map(|c| StoredChunk { content: (*c).into(), token_count: 1 }).collect(),
-            vectors: chunks.iter().enumerate().flat_map(|(i, _)| [i as f32, 1.0]).collect(),
+            vectors: chunks
+                .iter()
+                .enumerate()
+                .flat_map(|(i, _)| [f32::from(u16::try_from(i).unwrap_or(u16::MAX)), 1.0])
+                .collect(),
         }
     }
 

@@ -121,7 +121,7 @@ struct Class<'a> {
 }
 
 /// A where filter on one text property (`Equal`, `NotEqual`) or a list of values (`ContainsAny`).
-fn text_filter(property: &str, operator: &str, value: Value) -> Value {
+fn text_filter(property: &str, operator: &str, value: &Value) -> Value {
     let key = if value.is_array() { "valueTextArray" } else { "valueText" };
     json!({"path": [property], "operator": operator, key: value})
 }
@@ -208,22 +208,22 @@ impl ChunkStore for Class<'_> {
     }
 
     async fn remove_documents(&self, document_ids: &[String], keep: Option<&str>) -> Result<()> {
-        let docs = text_filter("document_id", "ContainsAny", json!(document_ids));
+        let docs = text_filter("document_id", "ContainsAny", &json!(document_ids));
         let filter = match keep {
-            Some(g) => json!({"operator": "And", "operands": [docs, text_filter("generation", "NotEqual", json!(g))]}),
+            Some(g) => json!({"operator": "And", "operands": [docs, text_filter("generation", "NotEqual", &json!(g))]}),
             None => docs,
         };
         self.delete_where(filter, false).await.map(drop)
     }
 
     async fn remove_generation(&self, generation: &str) -> Result<()> {
-        self.delete_where(text_filter("generation", "Equal", json!(generation)), false).await.map(drop)
+        self.delete_where(text_filter("generation", "Equal", &json!(generation)), false).await.map(drop)
     }
 
     async fn existing(&self, document_ids: &[String]) -> Result<HashSet<String>> {
         let mut found = HashSet::new();
         for id in document_ids {
-            let filter = text_filter("document_id", "Equal", json!(id));
+            let filter = text_filter("document_id", "Equal", &json!(id));
             if self.delete_where(filter, true).await? > 0 {
                 found.insert(id.clone());
             }
