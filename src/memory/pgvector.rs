@@ -20,7 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 
-use super::provider::{Preparer, QueryParams, query_text, vector_bank};
+use super::provider::{Preparer, QueryParams, query_text, same_embedding_model, vector_bank};
 use crate::error::{Error, Result};
 use crate::providers::RequestContext;
 use crate::providers::memory::MemoryProvider;
@@ -312,13 +312,7 @@ impl MemoryProvider for PgVectorMemory {
         self.prep.embedders.check(model).await?;
         let client = self.client().await?;
         if let Some(old) = self.stored_bank(&client, bank.identifier()).await? {
-            if vector_bank(&old, "pgvector").ok() != Some(model) {
-                return Err(Error::invalid(format!(
-                    "memory bank `{}` already exists with another embedding model; its documents depend on it, \
-                     so register it under another identifier",
-                    bank.identifier()
-                )));
-            }
+            same_embedding_model(&old, bank, model, "pgvector")?;
         }
         let value = serde_json::to_string(bank).map_err(|e| Error::internal(e.to_string()))?;
         let table = table_name(&self.provider_id, bank.identifier());

@@ -147,6 +147,24 @@ pub(super) fn vector_bank<'a>(bank: &'a MemoryBankDef, provider: &str) -> Result
     }
 }
 
+/// Refuses to register `bank` again over `old` (its stored definition) with another embedding
+/// model: the vectors already stored were made by the old one.
+pub(super) fn same_embedding_model(
+    old: &MemoryBankDef,
+    bank: &MemoryBankDef,
+    model: &str,
+    provider: &str,
+) -> Result<()> {
+    if vector_bank(old, provider).ok() == Some(model) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "memory bank `{}` already exists with another embedding model; its documents depend on it, \
+         so register it under another identifier",
+        bank.identifier()
+    )))
+}
+
 fn graph_unsupported(id: &str) -> Error {
     Error::not_implemented(format!(
         "memory bank `{id}` is a graph bank: the 0.0.41 API defines the type (no fields, no graph operations), \

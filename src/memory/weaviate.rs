@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::provider::{Preparer, vector_bank};
+use super::provider::{Preparer, same_embedding_model, vector_bank};
 use super::remote::{self, Api, ChunkRecord, ChunkStore};
 use crate::error::{Error, Result};
 use crate::kvstore::KvStore;
@@ -351,13 +351,7 @@ impl MemoryProvider for WeaviateMemory {
         let key = self.bank_key(bank.identifier());
         if let Some(text) = self.store.get(&key).await? {
             if let Ok(old) = serde_json::from_str::<MemoryBankDef>(&text) {
-                if vector_bank(&old, "weaviate").ok() != Some(model) {
-                    return Err(Error::invalid(format!(
-                        "memory bank `{}` already exists with another embedding model; its documents depend on it, \
-                         so register it under another identifier",
-                        bank.identifier()
-                    )));
-                }
+                same_embedding_model(&old, bank, model, "weaviate")?;
             }
         }
         let value = serde_json::to_string(bank).map_err(|e| Error::internal(e.to_string()))?;
