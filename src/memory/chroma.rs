@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::provider::{Preparer, vector_bank};
+use super::provider::{Preparer, stored_bank_definition, vector_bank};
 use super::remote::{self, Api, ChunkRecord, ChunkStore};
 use crate::error::{Error, Result};
 use crate::providers::RequestContext;
@@ -302,17 +302,8 @@ impl ChromaMemory {
 
     fn stored_bank(&self, collection: &Value) -> Option<MemoryBankDef> {
         let text = collection.pointer("/metadata/bank")?.as_str()?;
-        match serde_json::from_str::<MemoryBankDef>(text) {
-            Ok(mut b) => {
-                b.set_provider_id(&self.provider_id);
-                Some(b)
-            }
-            Err(e) => {
-                let name = collection.get("name").and_then(Value::as_str).unwrap_or_default();
-                tracing::warn!("Chroma collection `{name}`: ignoring an unreadable bank definition: {e}");
-                None
-            }
-        }
+        let name = collection.get("name").and_then(Value::as_str).unwrap_or_default();
+        stored_bank_definition(text, &self.provider_id, &format!("Chroma collection `{name}`"))
     }
 }
 

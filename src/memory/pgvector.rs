@@ -20,7 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 
-use super::provider::{Preparer, QueryParams, query_text, same_embedding_model, vector_bank};
+use super::provider::{Preparer, QueryParams, query_text, same_embedding_model, stored_bank_definition, vector_bank};
 use crate::error::{Error, Result};
 use crate::providers::RequestContext;
 use crate::providers::memory::MemoryProvider;
@@ -296,13 +296,7 @@ impl MemoryProvider for PgVectorMemory {
             .iter()
             .filter_map(|r| {
                 let text: String = r.try_get(1).ok()?;
-                serde_json::from_str::<MemoryBankDef>(&text)
-                    .map_err(|e| tracing::warn!("pgvector: ignoring unreadable bank definition: {e}"))
-                    .ok()
-            })
-            .map(|mut b| {
-                b.set_provider_id(&self.provider_id);
-                b
+                stored_bank_definition(&text, &self.provider_id, "pgvector")
             })
             .collect())
     }

@@ -147,6 +147,21 @@ pub(super) fn vector_bank<'a>(bank: &'a MemoryBankDef, provider: &str) -> Result
     }
 }
 
+/// A bank definition as stored by a provider, with `provider_id` set to the provider reading it;
+/// an unreadable one is logged (`source` says where it was) and skipped.
+pub(super) fn stored_bank_definition(text: &str, provider_id: &str, source: &str) -> Option<MemoryBankDef> {
+    match serde_json::from_str::<MemoryBankDef>(text) {
+        Ok(mut bank) => {
+            bank.set_provider_id(provider_id);
+            Some(bank)
+        }
+        Err(e) => {
+            tracing::warn!("{source}: ignoring an unreadable bank definition: {e}");
+            None
+        }
+    }
+}
+
 /// Refuses to register `bank` again over `old` (its stored definition) with another embedding
 /// model: the vectors already stored were made by the old one.
 pub(super) fn same_embedding_model(
@@ -393,15 +408,7 @@ impl MemoryProvider for MetaReferenceMemory {
         let rows = self.store.scan_prefix(&format!("{}bank:", self.prefix)).await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(k, v)| {
-                serde_json::from_str::<MemoryBankDef>(&v)
-                    .map_err(|e| tracing::warn!("memory: ignoring unreadable bank row `{k}`: {e}"))
-                    .ok()
-            })
-            .map(|mut b| {
-                b.set_provider_id(&self.provider_id);
-                b
-            })
+            .filter_map(|(k, v)| stored_bank_definition(&v, &self.provider_id, &format!("memory row `{k}`")))
             .collect())
     }
 

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::provider::{Preparer, same_embedding_model, vector_bank};
+use super::provider::{Preparer, same_embedding_model, stored_bank_definition, vector_bank};
 use super::remote::{self, Api, ChunkRecord, ChunkStore};
 use crate::error::{Error, Result};
 use crate::kvstore::KvStore;
@@ -333,15 +333,7 @@ impl MemoryProvider for WeaviateMemory {
         let rows = self.store.scan_prefix(&format!("memory:{}:bank:", self.provider_id)).await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(k, v)| {
-                serde_json::from_str::<MemoryBankDef>(&v)
-                    .map_err(|e| tracing::warn!("weaviate: ignoring unreadable bank row `{k}`: {e}"))
-                    .ok()
-            })
-            .map(|mut b| {
-                b.set_provider_id(&self.provider_id);
-                b
-            })
+            .filter_map(|(k, v)| stored_bank_definition(&v, &self.provider_id, &format!("weaviate row `{k}`")))
             .collect())
     }
 
