@@ -6,7 +6,8 @@ the in-process API. The spans are read from the trace store the run config names
 from __future__ import annotations
 
 import json
-import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -35,15 +36,25 @@ def with_trace_store(cfg: dict, state_dir: Path) -> dict:
     return cfg
 
 
+# Read from another process: the stack in this process holds the file open with its own copy of
+# SQLite, and two copies in one process do not see each other's POSIX locks (closing Python's
+# connection could then checkpoint and remove the write-ahead log under the stack's).
+_READ_STORE = """
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute(
+    "SELECT value FROM kvstore WHERE key >= ? AND key < ? ORDER BY key", (sys.argv[2], sys.argv[2] + "\\uffff")
+).fetchall()
+print(json.dumps([v for (v,) in rows]))
+"""
+
+
 def stored(state_dir: Path, prefix: str) -> List[dict]:
-    db = sqlite3.connect(state_dir / "traces.db")
-    try:
-        rows = db.execute(
-            "SELECT value FROM kvstore WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix + "\uffff")
-        ).fetchall()
-    finally:
-        db.close()
-    return [json.loads(v) for (v,) in rows]
+    out = subprocess.run(
+        [sys.executable, "-c", _READ_STORE, str(state_dir / "traces.db"), prefix],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout
+    return [json.loads(v) for v in json.loads(out)]
 
 
 def nested(spans: List[dict]) -> Dict[str, dict]:
