@@ -13,7 +13,9 @@ build environment, and before any hook that compiles hands over to maturin, this
                             compiler headers (stddef.h, stdint.h, ...), the system compiler's serve;
   RUSTFLAGS                 -C target-cpu=native: a source install is built for the CPU it runs
                             on, which makes llama.cpp's build use the CPU's vector extensions
-                            (GGML_NATIVE), like llama.cpp's own builds.
+                            (GGML_NATIVE), like llama.cpp's own builds;
+  CMAKE_PROJECT_INCLUDE_BEFORE  llama_cpp_options.cmake beside this file, which leaves out
+                            llama.cpp's `common` library: compiled by default, never linked here.
 
 The wheels are used even where the machine has its own cmake and libclang, so every source
 install builds with the same tools. A variable already set in the environment wins (for example
@@ -103,6 +105,9 @@ def build_env(environ: Mapping[str, str]) -> Dict[str, str]:
     rustflags = environ.get("RUSTFLAGS", "")
     if not portable and "CARGO_ENCODED_RUSTFLAGS" not in environ and "target-cpu" not in rustflags:
         env["RUSTFLAGS"] = f"{rustflags} -C target-cpu=native".strip()
+    if "CMAKE_PROJECT_INCLUDE_BEFORE" not in environ:
+        # llama-cpp-sys-2 hands every CMAKE_* variable to llama.cpp's configure step.
+        env["CMAKE_PROJECT_INCLUDE_BEFORE"] = str(Path(__file__).resolve().with_name("llama_cpp_options.cmake"))
     return env
 
 
