@@ -120,6 +120,11 @@ def build_ours(venv, target_dir):
         run([venv / "bin/pip", "install", "-q", "maturin>=1.7,<2"])
     env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir))
     env.pop("VIRTUAL_ENV", None)
+    # Built as `pip install .` builds it (target-cpu=native, llama.cpp's unused parts left out), so
+    # the numbers are those of a source install; LLAMA_STACK_PORTABLE_BUILD=1 measures a portable one.
+    sys.path.insert(0, str(REPO / "build_backend"))
+    from llama_stack_rs_build import build_env  # noqa: E402  (the package's own build backend)
+    env.update(build_env(env))
     with tempfile.TemporaryDirectory() as out:
         run([venv / "bin/maturin", "build", "--release", "--interpreter", py, "--out", out], cwd=REPO, env=env)
         wheels = sorted(Path(out).glob("*.whl"))
